@@ -1,0 +1,92 @@
+"""A hybrid logical clock (Kulkarni et al., 2014) for stamping changes on devices and server.
+
+An HLC timestamp is (physical milliseconds, logical counter, node). It never runs backwards,
+stays close to wall time, and after `receive` it is after every stamp seen so far, so a
+device whose wall clock is hours or years off still stamps its edits after what it pulled.
+The server does not order changes by these stamps (a device clock cannot be trusted, see
+STYLE.md); it orders them by its commit sequence and keeps the stamps for causality and
+for measuring clock skew.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+_WIDTH_MS = 15  # milliseconds since 1970 fit in 15 digits until the year 33658
+_WIDTH_COUNTER = 6
+
+
+class ClockFormatError(ValueError):
+    """An HLC string that is not `<millis>-<counter>-<node>`."""
+
+
+@dataclass(frozen=True, order=True, slots=True)
+class HLCTimestamp:
+    millis: int
+    counter: int
+    node: str
+
+    def encode(self) -> str:
+        """A string whose lexical order is the clock order (zero-padded fields)."""
+        return f"{self.millis:0{_WIDTH_MS}d}-{self.counter:0{_WIDTH_COUNTER}d}-{self.node}"
+
+    @classmethod
+    def decode(cls, text: str) -> HLCTimestamp:
+        parts = text.split("-", 2) if isinstance(text, str) else []
+        if len(parts) != 3 or not parts[0].isdigit() or not parts[1].isdigit() or not parts[2]:
+            raise ClockFormatError(f"not an HLC timestamp: {text!r}")
+        return cls(int(parts[0]), int(parts[1]), parts[2])
+
+    def __str__(self) -> str:
+        return self.encode()
+
+
+def _wall_millis() -> int:
+    return time.time_ns() // 1_000_000
+
+
+class HybridLogicalClock:
+    """One node's clock. `now()` stamps a local event, `receive()` merges a remote stamp."""
+
+    def __init__(
+        self,
+        node: str,
+        *,
+        wall: Callable[[], int] = _wall_millis,
+        last: HLCTimestamp | None = None,
+    ) -> None:
+        if not node or "-" in node:
+            # The node id is the last field of the encoding; keep it unambiguous.
+            node = node.replace("-", "") or "node"
+        self.node = node
+        self._wall = wall
+        self._millis = last.millis if last else 0
+        self._counter = last.counter if last else 0
+
+    @property
+    def last(self) -> HLCTimestamp:
+        return HLCTimestamp(self._millis, self._counter, self.node)
+
+    def now(self) -> HLCTimestamp:
+        wall = self._wall()
+        if wall > self._millis:
+            self._millis, self._counter = wall, 0
+        else:
+            self._counter += 1
+        return self.last
+
+    def receive(self, remote: HLCTimestamp) -> HLCTimestamp:
+        wall = self._wall()
+        top = max(wall, self._millis, remote.millis)
+        if top == self._millis == remote.millis:
+            self._counter = max(self._counter, remote.counter) + 1
+        elif top == self._millis:
+            self._counter += 1
+        elif top == remote.millis:
+            self._counter = remote.counter + 1
+        else:
+            self._counter = 0
+        self._millis = top
+        return self.last

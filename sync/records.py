@@ -1,0 +1,267 @@
+"""Change records and stored records: the dataclasses every sync participant speaks."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from sync.protocol import (
+    B_BATCH_ID,
+    B_CHANGES,
+    B_CLOCK,
+    B_DEVICE_ID,
+    B_SENT_AT,
+    DEVICE_COLLECTIONS,
+    F_BASE_VERSION,
+    F_CHANGE_ID,
+    F_COLLECTION,
+    F_DATA,
+    F_HLC,
+    F_ID,
+    F_OP,
+    F_RESOLVES,
+    ErrorCode,
+    Op,
+    Status,
+)
+
+JSON = dict[str, Any]
+FieldErrors = dict[str, list[str]]
+
+# Record and change ids are made on the device: a UUID, or any short token without
+# whitespace (imports use readable ids such as "V-2026-0001").
+_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:\-]{0,63}$")
+
+
+def valid_id(value: object) -> bool:
+    return isinstance(value, str) and bool(_ID_PATTERN.match(value))
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """One device-side change to one record, as pushed."""
+
+    collection: str
+    id: str
+    op: Op
+    change_id: str
+    base_version: int = 0  # the server version the device last saw; 0 = never saw one
+    data: JSON | None = None
+    hlc: str | None = None
+    resolves: str | None = None  # the conflict this change settles
+
+    def to_wire(self) -> JSON:
+        wire: JSON = {
+            F_COLLECTION: self.collection,
+            F_ID: self.id,
+            F_OP: str(self.op),
+            F_CHANGE_ID: self.change_id,
+            F_BASE_VERSION: self.base_version,
+        }
+        if self.data is not None:
+            wire[F_DATA] = self.data
+        if self.hlc is not None:
+            wire[F_HLC] = self.hlc
+        if self.resolves is not None:
+            wire[F_RESOLVES] = self.resolves
+        return wire
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """A record as one store holds it: the latest version, or a tombstone."""
+
+    collection: str
+    id: str
+    version: int
+    deleted: bool
+    data: JSON
+    hlc: str | None = None
+
+
+@dataclass(slots=True)
+class ChangeResult:
+    """The answer to one pushed change. Stored, so a resend gets the same answer."""
+
+    collection: str
+    id: str
+    change_id: str
+    status: Status
+    version: int | None = None
+    code: ErrorCode | None = None
+    errors: FieldErrors = field(default_factory=dict)
+    conflict_id: str | None = None
+    current: JSON | None = None  # the server's version, when it differs from the device's
+
+    def to_wire(self) -> JSON:
+        wire: JSON = {
+            "collection": self.collection,
+            "id": self.id,
+            "change_id": self.change_id,
+            "status": str(self.status),
+        }
+        if self.version is not None:
+            wire["version"] = self.version
+        if self.code is not None:
+            wire["code"] = str(self.code)
+        if self.errors:
+            wire["errors"] = self.errors
+        if self.conflict_id is not None:
+            wire["conflict_id"] = self.conflict_id
+        if self.current is not None:
+            wire["current"] = self.current
+        return wire
+
+    @classmethod
+    def from_wire(cls, wire: JSON) -> ChangeResult:
+        return cls(
+            collection=wire["collection"],
+            id=wire["id"],
+            change_id=wire["change_id"],
+            status=Status(wire["status"]),
+            version=wire.get("version"),
+            code=ErrorCode(wire["code"]) if wire.get("code") else None,
+            errors=wire.get("errors") or {},
+            conflict_id=wire.get("conflict_id"),
+            current=wire.get("current"),
+        )
+
+
+def rejected(
+    change_id: str, collection: str, record_id: str, code: ErrorCode, errors: FieldErrors
+) -> ChangeResult:
+    return ChangeResult(
+        collection=collection,
+        id=record_id,
+        change_id=change_id,
+        status=Status.REJECTED,
+        code=code,
+        errors=errors,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class PushBatch:
+    device_id: str
+    batch_id: str
+    sent_at: str | None
+    clock: str | None
+    changes: list[Change]
+    # Changes that could not even be read as change records, answered as rejected.
+    malformed: list[ChangeResult]
+
+
+class BatchFormatError(ValueError):
+    """A push body that is not a batch at all (as opposed to one bad change inside it)."""
+
+    def __init__(self, message: str, errors: FieldErrors | None = None) -> None:
+        super().__init__(message)
+        self.errors = errors or {}
+
+
+def _text(value: object) -> str:
+    return value if isinstance(value, str) else ""
+
+
+def parse_change(index: int, raw: object) -> Change | ChangeResult:
+    """Read one wire change; a ChangeResult (rejected) says what was wrong and where."""
+    path = f"{B_CHANGES}.{index}"
+    if not isinstance(raw, dict):
+        return rejected("", "", "", ErrorCode.INVALID_REQUEST, {path: ["must be an object"]})
+    errors: FieldErrors = {}
+    collection = raw.get(F_COLLECTION)
+    record_id = raw.get(F_ID)
+    change_id = raw.get(F_CHANGE_ID)
+    if collection not in DEVICE_COLLECTIONS:
+        errors[F_COLLECTION] = [f"must be one of {', '.join(sorted(DEVICE_COLLECTIONS))}"]
+    if not valid_id(record_id):
+        errors[F_ID] = ["must be an id of 1-64 letters, digits, '_', '.', ':' or '-'"]
+    if not valid_id(change_id):
+        errors[F_CHANGE_ID] = ["must be an id of 1-64 letters, digits, '_', '.', ':' or '-'"]
+    try:
+        op = Op(raw.get(F_OP))
+    except ValueError:
+        errors[F_OP] = [f"must be one of {', '.join(o.value for o in Op)}"]
+        op = Op.UPSERT
+    base = raw.get(F_BASE_VERSION, 0)
+    if base is None:
+        base = 0
+    if isinstance(base, bool) or not isinstance(base, int) or base < 0:
+        errors[F_BASE_VERSION] = ["must be an integer >= 0"]
+    data = raw.get(F_DATA)
+    if op is Op.UPSERT and not isinstance(data, dict):
+        errors[F_DATA] = ["must be an object for an upsert"]
+    if data is not None and not isinstance(data, dict):
+        errors.setdefault(F_DATA, ["must be an object"])
+    hlc = raw.get(F_HLC)
+    if hlc is not None and not isinstance(hlc, str):
+        errors[F_HLC] = ["must be a string"]
+    resolves = raw.get(F_RESOLVES)
+    if resolves is not None and not valid_id(resolves):
+        errors[F_RESOLVES] = ["must be a conflict id"]
+    if op is Op.RESOLVE and resolves is None:
+        errors[F_RESOLVES] = ["is required to resolve a conflict"]
+    if errors:
+        code = (
+            ErrorCode.UNKNOWN_COLLECTION
+            if set(errors) == {F_COLLECTION}
+            else ErrorCode.INVALID_REQUEST
+        )
+        return rejected(_text(change_id), _text(collection), _text(record_id), code, errors)
+    return Change(
+        collection=str(collection),
+        id=str(record_id),
+        op=op,
+        change_id=str(change_id),
+        base_version=int(base),
+        data=data if isinstance(data, dict) else None,
+        hlc=hlc,
+        resolves=resolves,
+    )
+
+
+def parse_push(body: object, *, max_changes: int) -> PushBatch:
+    """Read a push body. Raises BatchFormatError for a body that is not a batch."""
+    if not isinstance(body, dict):
+        raise BatchFormatError("the push body must be a JSON object")
+    errors: FieldErrors = {}
+    device_id = body.get(B_DEVICE_ID)
+    batch_id = body.get(B_BATCH_ID)
+    changes = body.get(B_CHANGES)
+    if not valid_id(device_id):
+        errors[B_DEVICE_ID] = ["must be an id of 1-64 letters, digits, '_', '.', ':' or '-'"]
+    if not valid_id(batch_id):
+        errors[B_BATCH_ID] = ["must be an id of 1-64 letters, digits, '_', '.', ':' or '-'"]
+    if not isinstance(changes, list):
+        errors[B_CHANGES] = ["must be a list of change records"]
+    for key in (B_SENT_AT, B_CLOCK):
+        if body.get(key) is not None and not isinstance(body.get(key), str):
+            errors[key] = ["must be a string"]
+    if errors:
+        raise BatchFormatError("the push body is not a valid batch", errors)
+    assert isinstance(changes, list)
+    if len(changes) > max_changes:
+        raise BatchTooLarge(len(changes), max_changes)
+    parsed: list[Change] = []
+    malformed: list[ChangeResult] = []
+    for index, raw in enumerate(changes):
+        item = parse_change(index, raw)
+        (malformed if isinstance(item, ChangeResult) else parsed).append(item)  # type: ignore[arg-type]
+    return PushBatch(
+        device_id=str(device_id),
+        batch_id=str(batch_id),
+        sent_at=body.get(B_SENT_AT),
+        clock=body.get(B_CLOCK),
+        changes=parsed,
+        malformed=malformed,
+    )
+
+
+class BatchTooLarge(BatchFormatError):
+    """More changes in one batch than the server takes."""
+
+    def __init__(self, count: int, limit: int) -> None:
+        super().__init__(f"a batch holds at most {limit} changes; this one holds {count}")
+        self.count = count
+        self.limit = limit
