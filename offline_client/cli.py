@@ -1,0 +1,530 @@
+"""`zhuxun-client`: the device's command line, a thin adapter over the library.
+
+Library errors (`offline_client.errors.ClientError`) become `click.ClickException`
+messages, never tracebacks (as sqlite-utils' cli.py does).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sys
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import click
+
+from offline_client.api import ServerAPI
+from offline_client.errors import ClientError, ConflictNotFound, RecordNotFound
+from offline_client.records import (
+    checked,
+    device_fields,
+    local_now,
+    parse_date,
+    parse_datetime,
+    with_changes,
+)
+from offline_client.session import Session, clear_session, load_session, save_session
+from offline_client.store import (
+    LocalStore,
+    UnknownCollection,
+    new_id,
+    open_store,
+)
+from offline_client.sync import run_sync
+from sync.protocol import FLAGS, LEAVE, VISITS
+from sync.records import JSON
+
+APP_NAME = "zhuxun-client"
+STORE_FILE = "client.sqlite"
+
+
+@dataclass
+class Context:
+    data_dir: Path
+    _store: LocalStore | None = None
+
+    @property
+    def store(self) -> LocalStore:
+        if self._store is None:
+            self._store = open_store(self.data_dir / STORE_FILE)
+        return self._store
+
+    def session(self) -> Session:
+        return load_session(self.data_dir)
+
+    def api(self, session: Session | None = None) -> ServerAPI:
+        return ServerAPI(
+            session or self.session(),
+            on_refresh=lambda s: save_session(self.data_dir, s),
+            **network_options(),
+        )
+
+    def doctor(self) -> str:
+        doctor = self.session().doctor
+        if not doctor:
+            raise click.ClickException(
+                "this login is not a doctor's; log in as the doctor who records visits"
+            )
+        return doctor
+
+    def close(self) -> None:
+        if self._store is not None:
+            self._store.close()
+
+
+def network_options() -> dict[str, Any]:
+    """Retry settings, from the environment where a test or a slow county link sets them."""
+    options: dict[str, Any] = {}
+    for env, key, kind in (
+        ("ZHUXUN_CLIENT_MAX_ATTEMPTS", "max_attempts", int),
+        ("ZHUXUN_CLIENT_BACKOFF_S", "backoff_s", float),
+        ("ZHUXUN_CLIENT_TIMEOUT_S", "timeout_s", float),
+    ):
+        if os.environ.get(env):
+            try:
+                options[key] = kind(os.environ[env])
+            except ValueError:
+                raise click.ClickException(f"{env} must be a number") from None
+    return options
+
+
+class ClientGroup(click.Group):
+    """A group whose commands report library errors as one-line messages."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (ClientError, UnknownCollection) as exc:
+            raise click.ClickException(str(exc)) from exc
+
+
+def echo_json(value: Any) -> None:
+    click.echo(json.dumps(value, ensure_ascii=False, indent=2, sort_keys=True))
+
+
+@click.group(cls=ClientGroup)
+@click.option(
+    "--data-dir",
+    envvar="ZHUXUN_CLIENT_DIR",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=lambda: click.get_app_dir(APP_NAME),
+    show_default="a per-user directory",
+    help="Where the device keeps its records, outbox and login (env ZHUXUN_CLIENT_DIR).",
+)
+@click.version_option(package_name="zhuxun")
+@click.pass_context
+def cli(ctx: click.Context, data_dir: Path) -> None:
+    """Zhuxun (驻巡) offline client: record visits offline, sync when a network appears."""
+    context = Context(Path(data_dir))
+    ctx.obj = context
+    ctx.call_on_close(context.close)
+
+
+# -- login ----------------------------------------------------------------------------------
+
+
+@cli.command()
+@click.option("--server", required=True, help="The Zhuxun server, e.g. https://zhuxun.example.cn")
+@click.option("--username", required=True)
+@click.option(
+    "--password",
+    envvar="ZHUXUN_PASSWORD",
+    prompt=True,
+    hide_input=True,
+    help="Asked for when not given (or taken from ZHUXUN_PASSWORD).",
+)
+@click.pass_obj
+def login(obj: Context, server: str, username: str, password: str) -> None:
+    """Log in; the tokens are kept in the data directory, readable by you only."""
+    try:
+        session = ServerAPI.login(server, username, password, **network_options())
+    except ClientError as exc:
+        raise click.ClickException(f"login failed: {exc}") from exc
+    path = save_session(obj.data_dir, session)
+    who = session.user.get("doctor") or session.user.get("role") or username
+    click.echo(f"logged in to {session.server} as {username} ({who}); device {obj.store.device_id}")
+    click.echo(f"session saved in {path}")
+
+
+@cli.command()
+@click.pass_obj
+def logout(obj: Context) -> None:
+    """Forget the tokens (the records and the outbox stay on the device)."""
+    # Offline, forgetting the tokens locally is what matters.
+    with contextlib.suppress(ClientError):
+        obj.api().logout()
+    clear_session(obj.data_dir)
+    click.echo("logged out; unsynced changes stay on this device")
+
+
+# -- visits ---------------------------------------------------------------------------------
+
+
+def visit_options(required: bool):  # noqa: ANN201 - a decorator factory
+    def decorate(fn):  # noqa: ANN001, ANN202
+        options = [
+            click.option("--place", required=required, help="The place's administrative code."),
+            click.option(
+                "--kind",
+                type=click.Choice(["posting", "patrol", "sitin"]),
+                required=required,
+            ),
+            click.option(
+                "--check-in", required=required, help="ISO 8601, e.g. 2026-03-09T08:00+08:00"
+            ),
+            click.option("--check-out", required=required, help="ISO 8601"),
+            click.option("--patients", type=int, required=required, help="Patients seen."),
+            click.option("--notes", default=None),
+            click.option("--assignment", default=None, help="The assignment this visit fulfils."),
+            click.option("--lat", type=float, default=None),
+            click.option("--lon", type=float, default=None),
+            click.option("--accuracy", type=float, default=None, help="Position accuracy, metres."),
+        ]
+        for option in reversed(options):
+            fn = option(fn)
+        return fn
+
+    return decorate
+
+
+def visit_fields(**values: Any) -> JSON:
+    fields = {
+        "place": values.get("place"),
+        "kind": values.get("kind"),
+        "check_in": parse_datetime(values["check_in"], "check_in")
+        if values.get("check_in")
+        else None,
+        "check_out": (
+            parse_datetime(values["check_out"], "check_out") if values.get("check_out") else None
+        ),
+        "patients": values.get("patients"),
+        "notes": values.get("notes"),
+        "assignment": values.get("assignment"),
+        "lat": values.get("lat"),
+        "lon": values.get("lon"),
+        "accuracy_m": values.get("accuracy"),
+    }
+    return {key: value for key, value in fields.items() if value is not None}
+
+
+@cli.group(cls=ClientGroup)
+def visit() -> None:
+    """Record, edit, delete and list visits (驻村巡诊记录)."""
+
+
+@visit.command("add")
+@visit_options(required=True)
+@click.pass_obj
+def visit_add(obj: Context, **values: Any) -> None:
+    """Record a visit; prints its id. Works offline; `sync` sends it."""
+    data = {**device_fields(obj.doctor(), obj.store.device_id), **visit_fields(**values)}
+    record_id = new_id()
+    obj.store.save(VISITS, record_id, checked(VISITS, data))
+    click.echo(record_id)
+
+
+def live_record(store: LocalStore, collection: str, record_id: str) -> JSON:
+    record = store.get(collection, record_id)
+    if record is None or record.deleted:
+        raise RecordNotFound(collection, record_id)
+    return record.data
+
+
+@visit.command("edit")
+@click.argument("record_id", metavar="ID")
+@visit_options(required=False)
+@click.pass_obj
+def visit_edit(obj: Context, record_id: str, **values: Any) -> None:
+    """Change fields of a visit (a rejected visit is sent again once edited)."""
+    data = live_record(obj.store, VISITS, record_id)
+    changes = visit_fields(**values)
+    if not changes:
+        raise click.UsageError("give at least one field to change, e.g. --patients 12")
+    data = with_changes(data, {**changes, "recorded_at": local_now()})
+    obj.store.save(VISITS, record_id, checked(VISITS, data))
+    click.echo(f"visit {record_id} changed; `sync` sends it")
+
+
+@visit.command("delete")
+@click.argument("record_id", metavar="ID")
+@click.pass_obj
+def visit_delete(obj: Context, record_id: str) -> None:
+    """Delete a visit (on the server too, at the next sync)."""
+    live_record(obj.store, VISITS, record_id)
+    obj.store.delete(VISITS, record_id)
+    click.echo(f"visit {record_id} deleted")
+
+
+def listing(store: LocalStore, collection: str) -> list[JSON]:
+    rows = []
+    for record in store.records(collection):
+        row = {"id": record.id, **record.data, "version": record.version}
+        row["sync"] = store.sync_state(collection, record.id)
+        rejection = store.rejection(collection, record.id)
+        if rejection is not None:
+            row["rejected"] = rejection.reason
+        rows.append(row)
+    return rows
+
+
+@visit.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_obj
+def visit_list(obj: Context, as_json: bool) -> None:
+    """The visits on this device, with their sync state."""
+    rows = sorted(listing(obj.store, VISITS), key=lambda r: (r.get("check_in", ""), r["id"]))
+    if as_json:
+        echo_json(rows)
+        return
+    if not rows:
+        click.echo("no visits on this device")
+        return
+    for row in rows:
+        line = (
+            f"{row['id']}  {row.get('check_in', '?')} → {row.get('check_out', '?')}  "
+            f"{row.get('place', '?')}  {row.get('kind', '?')}  patients {row.get('patients', '?')}"
+            f"  [{row['sync']}]"
+        )
+        if "rejected" in row:
+            line += f"  {row['rejected']}"
+        click.echo(line)
+
+
+# -- leave ----------------------------------------------------------------------------------
+
+
+@cli.group(cls=ClientGroup)
+def leave() -> None:
+    """Request leave (请假)."""
+
+
+@leave.command("add")
+@click.option("--start", required=True, help="First day, e.g. 2026-03-09")
+@click.option("--end", required=True, help="Last day (inclusive)")
+@click.option("--reason", required=True)
+@click.pass_obj
+def leave_add(obj: Context, start: str, end: str, reason: str) -> None:
+    """Request leave; prints its id."""
+    data = {
+        **device_fields(obj.doctor(), obj.store.device_id),
+        "start": parse_date(start, "start", LEAVE),
+        "end": parse_date(end, "end", LEAVE),
+        "reason": reason,
+        "status": "pending",
+    }
+    record_id = new_id()
+    obj.store.save(LEAVE, record_id, checked(LEAVE, data))
+    click.echo(record_id)
+
+
+@leave.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_obj
+def leave_list(obj: Context, as_json: bool) -> None:
+    """Leave on this device, with its sync state."""
+    rows = listing(obj.store, LEAVE)
+    if as_json:
+        echo_json(rows)
+        return
+    for row in rows:
+        click.echo(
+            f"{row['id']}  {row.get('start')} → {row.get('end')}  {row.get('status', '')}  "
+            f"{row.get('reason', '')}  [{row['sync']}]"
+        )
+    if not rows:
+        click.echo("no leave on this device")
+
+
+# -- sync -----------------------------------------------------------------------------------
+
+
+@cli.command("sync")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@click.option("--batch-size", type=click.IntRange(1, 500), default=500, show_default=True)
+@click.option(
+    "--pull-limit",
+    type=click.IntRange(1, 5000),
+    envvar="ZHUXUN_CLIENT_PULL_LIMIT",
+    default=500,
+    show_default=True,
+)
+@click.pass_obj
+def sync_command(obj: Context, as_json: bool, batch_size: int, pull_limit: int) -> None:
+    """Push the outbox, then pull everything new. Safe to interrupt and run again."""
+    api = obj.api()
+
+    def progress(message: str) -> None:
+        click.echo(message, err=True)
+
+    summary = run_sync(
+        obj.store, api, batch_size=batch_size, pull_limit=pull_limit, progress=progress
+    )
+    if as_json:
+        echo_json(summary.to_json())
+        return
+    click.echo(
+        f"sent {summary.sent} (accepted {summary.accepted}, already there {summary.duplicates}), "
+        f"received {summary.received}"
+    )
+    for rejection in summary.rejected:
+        click.echo(
+            f"rejected: {rejection.collection} {rejection.record_id}: {rejection.reason} "
+            f"(edit it and sync again, or delete it)"
+        )
+    for conflict in summary.conflicts:
+        click.echo(
+            f"conflict {conflict.id}: {conflict.collection} {conflict.record_id} was changed on "
+            f"the server too; `zhuxun-client conflicts` shows both versions"
+        )
+    if summary.open_conflicts:
+        click.echo(f"open conflicts: {summary.open_conflicts}")
+    if summary.pending:
+        click.echo(f"still pending (edited during the sync): {summary.pending}")
+
+
+# -- status ---------------------------------------------------------------------------------
+
+
+def week_of(value: object) -> tuple[int, int] | None:
+    if not isinstance(value, str) or not value:
+        return None
+    text = value.strip()
+    if "-W" in text:
+        year, _, week = text.partition("-W")
+        try:
+            return int(year), int(week[:2])
+        except ValueError:
+            return None
+    try:
+        iso = date.fromisoformat(text[:10]).isocalendar()
+    except ValueError:
+        return None
+    return iso.year, iso.week
+
+
+def duty_flags(store: LocalStore, doctor: str | None, today: date | None = None) -> list[JSON]:
+    """This week's pulled flags for the doctor (flags are written by the server's rules)."""
+    today = today or date.today()
+    this_week = (today.isocalendar().year, today.isocalendar().week)
+    flags = []
+    for record in store.records(FLAGS):
+        data = record.data
+        if doctor and data.get("doctor") not in (None, doctor):
+            continue
+        weeks = {
+            week_of(data.get(key))
+            for key in ("week", "day", "date", "period_start", "period_end", "start", "end")
+        } - {None}
+        if weeks and this_week not in weeks:
+            continue
+        flags.append({"id": record.id, **data})
+    return flags
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_obj
+def status(obj: Context, as_json: bool) -> None:
+    """Pending changes, rejected records, conflicts, last sync, this week's duty standing."""
+    store = obj.store
+    try:
+        session: Session | None = obj.session()
+    except ClientError:
+        session = None
+    doctor = session.doctor if session else None
+    entries = store.outbox()
+    flags = duty_flags(store, doctor)
+    report = {
+        "device_id": store.device_id,
+        "server": session.server if session else None,
+        "username": session.username if session else None,
+        "doctor": doctor,
+        "pending": len(entries),
+        "in_flight": sum(1 for entry in entries if entry.in_flight),
+        "rejected": [r.to_json() for r in store.rejections()],
+        "conflicts": [view.to_json() for view in store.conflict_views(status="open")],
+        "last_sync_at": store.last_sync_at,
+        "flags_this_week": flags,
+        "flags_pulled": len(store.records(FLAGS)) > 0,
+    }
+    if as_json:
+        echo_json(report)
+        return
+    who = f"{report['username']} (doctor {doctor})" if session else "not logged in"
+    click.echo(f"device {store.device_id}, {who}, server {report['server'] or '-'}")
+    click.echo(f"pending changes: {report['pending']} ({report['in_flight']} in flight)")
+    click.echo(f"rejected records: {len(report['rejected'])}")
+    for rejection in report["rejected"]:
+        click.echo(f"  {rejection['collection']} {rejection['id']}: {rejection['reason']}")
+    click.echo(f"open conflicts: {len(report['conflicts'])}")
+    click.echo(f"last successful sync: {report['last_sync_at'] or 'never'}")
+    if not report["flags_pulled"]:
+        click.echo("duty this week: no duty flags pulled yet")
+    elif not flags:
+        click.echo("duty this week: no flags — nothing is missing this week")
+    else:
+        click.echo(f"duty this week: {len(flags)} flag(s)")
+        for flag in flags:
+            label = flag.get("message") or flag.get("rule") or flag.get("rule_id") or flag["id"]
+            severity = flag.get("severity") or flag.get("level") or ""
+            click.echo(
+                f"  {severity} {label}".rstrip() if not severity else f"  [{severity}] {label}"
+            )
+
+
+# -- conflicts ------------------------------------------------------------------------------
+
+
+@cli.group(cls=ClientGroup, invoke_without_command=True)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def conflicts(ctx: click.Context, as_json: bool) -> None:
+    """Open conflicts with both versions; `conflicts resolve ID --keep mine|theirs`."""
+    if ctx.invoked_subcommand is not None:
+        return
+    views = ctx.obj.store.conflict_views(status="open")
+    if as_json:
+        echo_json([view.to_json() for view in views])
+        return
+    if not views:
+        click.echo("no open conflicts")
+        return
+    for view in views:
+        c = view.conflict
+        click.echo(f"conflict {c.id}: {c.collection} {c.record_id} ({c.reason})")
+        click.echo(
+            f"  mine   ({c.incoming_op} on version {c.base_version}): {compact(c.incoming_data)}"
+        )
+        theirs = view.theirs or {}
+        state = "deleted" if theirs.get("deleted") else compact(theirs.get("data"))
+        click.echo(f"  theirs (version {theirs.get('version', c.stored_version)}): {state}")
+
+
+def compact(data: JSON | None) -> str:
+    if not data:
+        return "-"
+    return json.dumps(data, ensure_ascii=False, sort_keys=True)
+
+
+@conflicts.command("resolve")
+@click.argument("conflict_id", metavar="ID")
+@click.option("--keep", type=click.Choice(["mine", "theirs"]), required=True)
+@click.pass_obj
+def conflicts_resolve(obj: Context, conflict_id: str, keep: str) -> None:
+    """Settle a conflict; `sync` sends the decision."""
+    change = obj.store.resolve(conflict_id, keep)
+    if change is None:
+        raise ConflictNotFound(conflict_id)
+    click.echo(f"conflict {conflict_id}: keeping {keep}; `sync` sends it")
+
+
+def main() -> None:
+    cli(prog_name=APP_NAME)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
