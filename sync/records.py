@@ -147,9 +147,13 @@ class PushBatch:
     batch_id: str
     sent_at: str | None
     clock: str | None
-    changes: list[Change]
-    # Changes that could not even be read as change records, answered as rejected.
-    malformed: list[ChangeResult]
+    # In batch order: a Change, or a rejected ChangeResult for an entry that could not be
+    # read as a change record at all.
+    items: list[Change | ChangeResult]
+
+    @property
+    def changes(self) -> list[Change]:
+        return [item for item in self.items if isinstance(item, Change)]
 
 
 class BatchFormatError(ValueError):
@@ -243,18 +247,12 @@ def parse_push(body: object, *, max_changes: int) -> PushBatch:
     assert isinstance(changes, list)
     if len(changes) > max_changes:
         raise BatchTooLarge(len(changes), max_changes)
-    parsed: list[Change] = []
-    malformed: list[ChangeResult] = []
-    for index, raw in enumerate(changes):
-        item = parse_change(index, raw)
-        (malformed if isinstance(item, ChangeResult) else parsed).append(item)  # type: ignore[arg-type]
     return PushBatch(
         device_id=str(device_id),
         batch_id=str(batch_id),
         sent_at=body.get(B_SENT_AT),
         clock=body.get(B_CLOCK),
-        changes=parsed,
-        malformed=malformed,
+        items=[parse_change(index, raw) for index, raw in enumerate(changes)],
     )
 
 

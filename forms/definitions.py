@@ -1,0 +1,143 @@
+"""The forms as data. A new form version is a new FormDef; old versions stay valid so a
+tablet that has not updated yet can still sync what it recorded."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+# Field types a definition may use; forms.schemas maps each to a marshmallow field.
+ID = "id"
+TEXT = "text"
+INTEGER = "integer"
+NUMBER = "number"
+DATETIME = "datetime"
+DATE = "date"
+CHOICE = "choice"
+
+VISIT_KINDS = ("posting", "patrol", "sitin")
+LEAVE_STATUSES = ("pending", "approved", "refused")
+
+# A visit longer than this is not a duty visit but a typing mistake (an overnight posting
+# is logged as two records).
+MAX_VISIT_HOURS = 24
+# How far ahead of the server's clock a visit may start (a tablet on the wrong time zone).
+MAX_FUTURE_HOURS = 24
+
+
+@dataclass(frozen=True, slots=True)
+class FieldDef:
+    name: str
+    type: str
+    label_zh: str
+    label_en: str
+    required: bool = True
+    allow_none: bool = False
+    choices: tuple[str, ...] = ()
+    minimum: float | None = None
+    maximum: float | None = None
+    max_length: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FormDef:
+    name: str
+    version: int
+    collection: str
+    title_zh: str
+    title_en: str
+    fields: tuple[FieldDef, ...] = field(default_factory=tuple)
+
+    def field(self, name: str) -> FieldDef:
+        for item in self.fields:
+            if item.name == name:
+                return item
+        raise KeyError(name)
+
+    def labels(self, lang: str = "zh") -> dict[str, str]:
+        return {f.name: (f.label_zh if lang.startswith("zh") else f.label_en) for f in self.fields}
+
+
+_COMMON_DEVICE = (
+    FieldDef("device_id", ID, "设备编号", "Device", required=False, allow_none=True),
+    FieldDef("form_version", INTEGER, "表单版本", "Form version", required=False, minimum=1),
+    FieldDef("recorded_at", DATETIME, "录入时间", "Recorded at", required=False, allow_none=True),
+)
+
+VISIT_V1 = FormDef(
+    name="visit",
+    version=1,
+    collection="visits",
+    title_zh="驻村巡诊记录",
+    title_en="Visit log",
+    fields=(
+        FieldDef("doctor", ID, "医生", "Doctor"),
+        FieldDef("assignment", ID, "派驻/巡诊任务", "Assignment", required=False, allow_none=True),
+        FieldDef("place", ID, "地点（行政区划代码）", "Place (administrative code)"),
+        FieldDef("kind", CHOICE, "类型", "Kind", choices=VISIT_KINDS),
+        FieldDef("check_in", DATETIME, "到岗时间", "Check-in"),
+        FieldDef("check_out", DATETIME, "离岗时间", "Check-out"),
+        FieldDef("patients", INTEGER, "诊疗人次", "Patients seen", minimum=0, maximum=10_000),
+        FieldDef("lat", NUMBER, "纬度", "Latitude", required=False, allow_none=True,
+                 minimum=-90, maximum=90),
+        FieldDef("lon", NUMBER, "经度", "Longitude", required=False, allow_none=True,
+                 minimum=-180, maximum=180),
+        FieldDef("accuracy_m", NUMBER, "定位精度（米）", "Position accuracy (m)", required=False,
+                 allow_none=True, minimum=0, maximum=100_000),
+        FieldDef("notes", TEXT, "备注", "Notes", required=False, allow_none=True, max_length=500),
+        *_COMMON_DEVICE,
+    ),
+)
+
+LEAVE_V1 = FormDef(
+    name="leave",
+    version=1,
+    collection="leave",
+    title_zh="请假申请",
+    title_en="Leave request",
+    fields=(
+        FieldDef("doctor", ID, "医生", "Doctor"),
+        FieldDef("start", DATE, "开始日期", "Start"),
+        FieldDef("end", DATE, "结束日期", "End"),
+        FieldDef("reason", TEXT, "事由", "Reason", required=False, allow_none=True, max_length=500),
+        FieldDef("status", CHOICE, "状态", "Status", required=False, choices=LEAVE_STATUSES),
+        *_COMMON_DEVICE,
+    ),
+)
+
+TRAINING_V1 = FormDef(
+    name="training",
+    version=1,
+    collection="trainings",
+    title_zh="培训记录",
+    title_en="Training record",
+    fields=(
+        FieldDef("doctor", ID, "医生", "Doctor"),
+        FieldDef("start", DATE, "开始日期", "Start"),
+        FieldDef("end", DATE, "结束日期", "End"),
+        FieldDef("title", TEXT, "培训名称", "Title", max_length=200),
+        *_COMMON_DEVICE,
+    ),
+)
+
+FORMS: dict[tuple[str, int], FormDef] = {
+    (form.collection, form.version): form for form in (VISIT_V1, LEAVE_V1, TRAINING_V1)
+}
+LATEST: dict[str, FormDef] = {}
+for _form in FORMS.values():
+    if _form.version >= LATEST.get(_form.collection, _form).version:
+        LATEST[_form.collection] = _form
+
+
+class UnknownForm(LookupError):
+    """A collection or form version no definition exists for."""
+
+
+def form_for(collection: str, version: int | None = None) -> FormDef:
+    if version is None:
+        if collection not in LATEST:
+            raise UnknownForm(f"no form for collection {collection!r}")
+        return LATEST[collection]
+    try:
+        return FORMS[(collection, version)]
+    except KeyError:
+        raise UnknownForm(f"no version {version} of the {collection!r} form") from None

@@ -1,0 +1,169 @@
+"""The HTTP API: translate requests to service calls and answers to JSON. No domain logic."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from typing import Any
+
+from flask import Blueprint, current_app, jsonify, request
+from flask.typing import ResponseReturnValue
+from sqlalchemy import select
+
+from server.auth import COUNTY_ADMIN, TOWNSHIP_REVIEWER, current_actor, login_required
+from server.errors import ApiError
+from server.extensions import db
+from server import sync_service
+from server.models import SyncRecord
+from server.store import row_to_wire
+from sync.batch import BodyDecodeError, BodyTooLarge, decode
+from sync.clock import HybridLogicalClock
+from sync.protocol import DEFAULT_PULL_LIMIT, DEVICE_COLLECTIONS, MAX_PULL_LIMIT, ErrorCode, Op, Status
+from sync.records import BatchFormatError, BatchTooLarge, Change, PushBatch, parse_push
+from sync.store import InvalidCursor
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+
+_clock_lock = threading.Lock()
+
+
+def _server_clock() -> HybridLogicalClock:
+    clock = current_app.extensions.get("zhuxun_clock")
+    if clock is None:
+        clock = current_app.extensions["zhuxun_clock"] = HybridLogicalClock("server")
+    return clock
+
+
+def _json_body() -> Any:
+    if request.mimetype != "application/json":
+        raise ApiError(415, ErrorCode.UNSUPPORTED_MEDIA_TYPE,
+                       f"send Content-Type: application/json, not {request.mimetype or 'nothing'!r}")
+    limit = current_app.config["MAX_CONTENT_LENGTH"]
+    try:
+        return decode(request.get_data(cache=False), content_encoding=request.content_encoding,
+                      max_bytes=limit)
+    except BodyTooLarge as exc:
+        raise ApiError(413, ErrorCode.BODY_TOO_LARGE, str(exc),
+                       details={"limit_bytes": exc.limit}) from exc
+    except BodyDecodeError as exc:
+        raise ApiError(400, ErrorCode.INVALID_JSON, str(exc)) from exc
+
+
+@bp.get("/health")
+def health() -> ResponseReturnValue:
+    db.session.execute(select(1))
+    return jsonify({"status": "ok"})
+
+
+@bp.post("/sync/push")
+@login_required()
+def push() -> ResponseReturnValue:
+    body = _json_body()
+    try:
+        batch = parse_push(body, max_changes=current_app.config["ZHUXUN_MAX_BATCH_CHANGES"])
+    except BatchTooLarge as exc:
+        raise ApiError(413, ErrorCode.BATCH_TOO_LARGE, str(exc),
+                       details={"limit_changes": exc.limit, "changes": exc.count}) from exc
+    except BatchFormatError as exc:
+        raise ApiError(400, ErrorCode.INVALID_REQUEST, str(exc), errors=exc.errors) from exc
+    with _clock_lock:
+        clock = _server_clock()
+    answer = sync_service.push(db.session, current_actor(), batch, clock)
+    return jsonify(answer)
+
+
+def _int_arg(name: str, default: int, low: int, high: int) -> int:
+    raw = request.args.get(name)
+    if raw in (None, ""):
+        return default
+    if not raw.isdigit() or not low <= int(raw) <= high:
+        raise ApiError(400, ErrorCode.INVALID_REQUEST, f"{name} must be a whole number from {low} to {high}",
+                       errors={name: [f"must be from {low} to {high}"]})
+    return int(raw)
+
+
+@bp.get("/sync/pull")
+@login_required()
+def pull() -> ResponseReturnValue:
+    limit = _int_arg("limit", DEFAULT_PULL_LIMIT, 1, MAX_PULL_LIMIT)
+    try:
+        answer = sync_service.pull(db.session, current_actor(), request.args.get("cursor"), limit)
+    except InvalidCursor as exc:
+        raise ApiError(400, ErrorCode.INVALID_CURSOR, str(exc), errors={"cursor": [str(exc)]}) from exc
+    return jsonify(answer)
+
+
+def _scoped_record(collection: str, record_id: str) -> SyncRecord:
+    row = db.session.get(SyncRecord, (collection, record_id))
+    if row is None or not current_actor().may_touch(row):
+        # The same answer for "missing" and "not yours": existence is not leaked.
+        raise ApiError(404, ErrorCode.NOT_FOUND, f"no {collection} record {record_id!r}")
+    return row
+
+
+@bp.get("/<collection>")
+@login_required()
+def list_records(collection: str) -> ResponseReturnValue:
+    if collection not in DEVICE_COLLECTIONS:
+        raise ApiError(404, ErrorCode.NOT_FOUND, f"no collection {collection!r}")
+    actor = current_actor()
+    limit = _int_arg("limit", 100, 1, 1000)
+    offset = _int_arg("offset", 0, 0, 10**9)
+    query = select(SyncRecord).where(SyncRecord.collection == collection, actor.pull_filter())
+    if request.args.get("include_deleted") != "true":
+        query = query.where(SyncRecord.deleted.is_(False))
+    if request.args.get("doctor"):
+        query = query.where(SyncRecord.doctor_id == request.args["doctor"])
+    rows = db.session.scalars(query.order_by(SyncRecord.seq).offset(offset).limit(limit))
+    return jsonify({"items": [row_to_wire(r) for r in rows], "offset": offset, "limit": limit})
+
+
+@bp.get("/<collection>/<record_id>")
+@login_required()
+def get_record(collection: str, record_id: str) -> ResponseReturnValue:
+    if collection not in DEVICE_COLLECTIONS:
+        raise ApiError(404, ErrorCode.NOT_FOUND, f"no collection {collection!r}")
+    return jsonify(row_to_wire(_scoped_record(collection, record_id)))
+
+
+@bp.put("/<collection>/<record_id>")
+@login_required(TOWNSHIP_REVIEWER, COUNTY_ADMIN)
+def correct_record(collection: str, record_id: str) -> ResponseReturnValue:
+    """A reviewer's correction: a new server version, synced to the doctor on pull.
+    `base_version` says which version the reviewer corrected (409 if it moved on)."""
+    if collection not in DEVICE_COLLECTIONS:
+        raise ApiError(404, ErrorCode.NOT_FOUND, f"no collection {collection!r}")
+    _scoped_record(collection, record_id)
+    body = _json_body()
+    if not isinstance(body, dict) or not isinstance(body.get("data"), dict):
+        raise ApiError(400, ErrorCode.INVALID_REQUEST, "send {\"base_version\": n, \"data\": {...}}")
+    base = body.get("base_version")
+    if isinstance(base, bool) or not isinstance(base, int):
+        raise ApiError(400, ErrorCode.VALIDATION, "base_version is required",
+                       errors={"base_version": ["must be the version you corrected"]})
+    change = Change(collection, record_id, Op.UPSERT, f"srv-{uuid.uuid4().hex}", base, body["data"])
+    batch = PushBatch(device_id="server", batch_id=change.change_id, sent_at=None, clock=None,
+                      items=[change])
+    with _clock_lock:
+        clock = _server_clock()
+    result = sync_service.push(db.session, current_actor(), batch, clock)["results"][0]
+    if result["status"] == Status.REJECTED:
+        raise ApiError(400, result.get("code", ErrorCode.VALIDATION), "the correction is not valid",
+                       errors=result.get("errors"))
+    if result["status"] == Status.CONFLICT:
+        raise ApiError(409, ErrorCode.STALE_VERSION,
+                       f"the record is at version {result['version']}, not {base}",
+                       details={"current": result.get("current")})
+    return jsonify(row_to_wire(_scoped_record(collection, record_id)))
+
+
+@bp.get("/conflicts")
+@login_required()
+def list_conflicts() -> ResponseReturnValue:
+    actor = current_actor()
+    status = request.args.get("status", "open")
+    query = select(SyncRecord).where(SyncRecord.collection == "conflicts", actor.pull_filter())
+    rows = [r for r in db.session.scalars(query.order_by(SyncRecord.seq))
+            if status == "all" or (r.data or {}).get("status") == status]
+    return jsonify({"items": [row_to_wire(r) for r in rows]})
+

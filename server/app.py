@@ -1,0 +1,69 @@
+"""The Flask application factory (flaskr's `create_app`, config in layers)."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from flask import Flask
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+
+from server import config as config_module
+from server.extensions import db, jwt
+
+
+def _tune_sqlite(engine: Engine) -> None:
+    """WAL, a busy timeout and foreign keys on every SQLite connection, and transactions
+    that SQLAlchemy (not the driver) begins, so the first statement of a write transaction
+    takes the write lock (SQLAlchemy's documented pysqlite recipe)."""
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Any) -> None:
+        connection.exec_driver_sql("BEGIN")
+
+
+def create_app(config: dict[str, Any] | None = None) -> Flask:
+    app = Flask(__name__, instance_relative_config=True)
+    os.makedirs(app.instance_path, exist_ok=True)
+    app.config.update(config_module.DEFAULTS)
+    app.config.update(config_module.from_environment(app.instance_path))
+    if config:
+        app.config.update(config)
+    config_module.finalise(app.config)
+    app.json.ensure_ascii = False  # type: ignore[attr-defined]
+
+    db.init_app(app)
+    jwt.init_app(app)
+    with app.app_context():
+        if db.engine.dialect.name == "sqlite":
+            _tune_sqlite(db.engine)
+
+    from server import api, auth, errors, openapi
+
+    auth.init_jwt()
+    errors.register(app)
+    app.register_blueprint(auth.bp)
+    app.register_blueprint(auth.me_bp)
+    app.register_blueprint(openapi.bp)
+    app.register_blueprint(api.bp)
+
+    @app.after_request
+    def _security_headers(response: Any) -> Any:
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        response.headers.setdefault("Referrer-Policy", "no-referrer")
+        response.headers.setdefault("Cache-Control", "no-store")
+        return response
+
+    return app

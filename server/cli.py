@@ -1,0 +1,147 @@
+"""`zhuxun`, the server-side command line: a thin adapter over the library (sqlite-utils'
+pattern: library errors become click errors with a clear message, never a traceback)."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from server.config import ConfigError
+
+
+def _app(**overrides: Any) -> Any:
+    from server.app import create_app
+
+    try:
+        return create_app(overrides or None)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+@click.group(help="Zhuxun (驻巡) server: sync API, database, imports and rules.")
+@click.version_option(package_name="zhuxun")
+def cli() -> None:
+    pass
+
+
+@cli.command("init-db")
+def init_db_command() -> None:
+    """Create or upgrade the database schema (Alembic migrations)."""
+    from server.database import init_db
+    from server.extensions import db
+
+    app = _app()
+    with app.app_context():
+        init_db()
+        click.echo(f"database ready: {db.engine.url.render_as_string(hide_password=True)}")
+
+
+@cli.command("create-user")
+@click.argument("username")
+@click.option("--role", required=True, type=click.Choice(["doctor", "township_reviewer", "county_admin"]))
+@click.option("--doctor", "doctor_id", help="the doctor id (role doctor)")
+@click.option("--unit", "unit_code", help="the township or county code (reviewer, admin)")
+def create_user_command(username: str, role: str, doctor_id: str | None, unit_code: str | None) -> None:
+    """Create a user; the password comes from ZHUXUN_PASSWORD or a prompt."""
+    from server.auth import UserError, create_user
+
+    password = os.environ.get("ZHUXUN_PASSWORD") or click.prompt(
+        "Password", hide_input=True, confirmation_prompt=True
+    )
+    app = _app()
+    with app.app_context():
+        try:
+            create_user(username, password, role, doctor_id=doctor_id, unit_code=unit_code)
+        except UserError as exc:
+            raise click.ClickException(str(exc)) from exc
+    click.echo(f"created {role} {username}")
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise click.ClickException(f"cannot read {path}: {exc.strerror}") from exc
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise click.ClickException(f"{path} is not valid UTF-8 JSON: {exc}") from exc
+
+
+@cli.command("import")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+def import_command(file: Path) -> None:
+    """Import a scenario file (places, doctors, assignments, visits, leave, trainings)."""
+    from server.database import init_db
+    from server.extensions import db
+    from server.importer import ScenarioError, import_scenario
+
+    scenario = _read_json(file)
+    app = _app()
+
+    def progress(collection: str, done: int, total: int) -> None:
+        click.echo(f"\r  {collection}: {done}/{total}", nl=done >= total, err=True)
+
+    with app.app_context():
+        init_db()
+        try:
+            report = import_scenario(db.session, scenario, progress=progress)
+        except ScenarioError as exc:
+            raise click.ClickException(str(exc)) from exc
+    for name, count in sorted(report.counts.items()):
+        click.echo(f"imported {count} {name}")
+    for name, count in sorted(report.unchanged.items()):
+        click.echo(f"unchanged {count} {name}")
+
+
+@cli.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--workers", default=2, show_default=True, type=int, help="worker processes")
+@click.option("--threads", default=4, show_default=True, type=int, help="threads per worker")
+def serve_command(host: str, port: int, workers: int, threads: int) -> None:
+    """Run the server with the production WSGI server (gunicorn)."""
+    from gunicorn.app.base import BaseApplication
+
+    _app()  # fail here, with the reason, rather than in every worker
+
+    class _Server(BaseApplication):  # type: ignore[misc]
+        def load_config(self) -> None:
+            self.cfg.set("bind", f"{host}:{port}")
+            self.cfg.set("workers", workers)
+            self.cfg.set("threads", threads)
+            self.cfg.set("worker_class", "gthread" if threads > 1 else "sync")
+            self.cfg.set("timeout", 60)
+            self.cfg.set("graceful_timeout", 10)
+            self.cfg.set("accesslog", os.environ.get("ZHUXUN_ACCESS_LOG"))
+
+        def load(self) -> Any:
+            from server.app import create_app
+
+            return create_app()
+
+    click.echo(f"Zhuxun serving on http://{host}:{port}/ ({workers} workers x {threads} threads)")
+    _Server().run()
+
+
+def _register_optional() -> None:
+    """Commands from the pure packages, registered when present."""
+    try:
+        from rules.cli import evaluate
+    except ImportError:
+        return
+    cli.add_command(evaluate)
+
+
+_register_optional()
+
+
+def main() -> None:
+    cli(prog_name="zhuxun")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,26 @@
+"""Alembic environment: runs on the connection `server.database.migrate` hands over."""
+
+from __future__ import annotations
+
+from alembic import context
+
+from server.extensions import db
+from server import models  # noqa: F401 - registers the tables on the metadata
+
+config = context.config
+target_metadata = db.metadata
+
+
+def run_migrations_online() -> None:
+    connection = config.attributes["connection"]
+    context.configure(
+        connection=connection,
+        target_metadata=target_metadata,
+        render_as_batch=connection.dialect.name == "sqlite",
+        compare_type=True,
+    )
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+run_migrations_online()

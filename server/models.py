@@ -1,0 +1,191 @@
+"""Database models. Sync state (`sync_*` tables) is generic over collections; the typed
+tables (org units, doctors, assignments, visits, leave, trainings) are what queries,
+rules and summaries read."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Date,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from server.extensions import db
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class OrgUnit(db.Model):  # type: ignore[name-defined,misc]
+    """County → township → village, by administrative code. A township unit is also its
+    township hospital, the place of a sit-in."""
+
+    __tablename__ = "org_units"
+    code: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    level: Mapped[str] = mapped_column(String(16))  # county | township | village
+    parent_code: Mapped[str | None] = mapped_column(ForeignKey("org_units.code"), index=True)
+    county_code: Mapped[str] = mapped_column(String(32), index=True)
+    township_code: Mapped[str | None] = mapped_column(String(32), index=True)
+    population: Mapped[int | None] = mapped_column(Integer)
+    has_clinic: Mapped[bool] = mapped_column(Boolean, default=False)
+    lat: Mapped[float | None] = mapped_column(Float)
+    lon: Mapped[float | None] = mapped_column(Float)
+
+
+class Doctor(db.Model):  # type: ignore[name-defined,misc]
+    __tablename__ = "doctors"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    qualification: Mapped[str] = mapped_column(String(32))
+    home_code: Mapped[str] = mapped_column(ForeignKey("org_units.code"), index=True)
+    county_code: Mapped[str] = mapped_column(String(32), index=True)
+    township_code: Mapped[str | None] = mapped_column(String(32), index=True)
+
+
+class User(db.Model):  # type: ignore[name-defined,misc]
+    __tablename__ = "users"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(32))  # doctor | township_reviewer | county_admin
+    doctor_id: Mapped[str | None] = mapped_column(ForeignKey("doctors.id"))
+    unit_code: Mapped[str | None] = mapped_column(ForeignKey("org_units.code"))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Assignment(db.Model):  # type: ignore[name-defined,misc]
+    __tablename__ = "assignments"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    doctor_id: Mapped[str] = mapped_column(ForeignKey("doctors.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))  # posting | patrol | sitin
+    places: Mapped[list[str]] = mapped_column(JSON)
+    start: Mapped[date] = mapped_column(Date)
+    end: Mapped[date | None] = mapped_column(Date)
+    slots: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+
+
+class Visit(db.Model):  # type: ignore[name-defined,misc]
+    """Typed projection of the `visits` sync collection, kept in the same transaction."""
+
+    __tablename__ = "visits"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    doctor_id: Mapped[str] = mapped_column(String(64), index=True)
+    place_code: Mapped[str] = mapped_column(String(32), index=True)
+    assignment_id: Mapped[str | None] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(16))
+    check_in: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    check_out: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    local_date: Mapped[date] = mapped_column(Date, index=True)
+    patients: Mapped[int] = mapped_column(Integer)
+    deleted: Mapped[bool] = mapped_column(Boolean, default=False)
+    version: Mapped[int] = mapped_column(Integer)
+
+
+class Leave(db.Model):  # type: ignore[name-defined,misc]
+    __tablename__ = "leave"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    doctor_id: Mapped[str] = mapped_column(String(64), index=True)
+    start: Mapped[date] = mapped_column(Date)
+    end: Mapped[date] = mapped_column(Date)
+    status: Mapped[str] = mapped_column(String(16))
+    deleted: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class Training(db.Model):  # type: ignore[name-defined,misc]
+    __tablename__ = "trainings"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    doctor_id: Mapped[str] = mapped_column(String(64), index=True)
+    start: Mapped[date] = mapped_column(Date)
+    end: Mapped[date] = mapped_column(Date)
+    title: Mapped[str] = mapped_column(String(200))
+    deleted: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class SyncCounter(db.Model):  # type: ignore[name-defined,misc]
+    """One row. Every writing transaction locks it first and holds it to commit, so
+    sequence numbers become visible in commit order (docs/sync-protocol.md, "Pull")."""
+
+    __tablename__ = "sync_counter"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    value: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class SyncRecord(db.Model):  # type: ignore[name-defined,misc]
+    """The latest version (or tombstone) of every synced record, with its scope."""
+
+    __tablename__ = "sync_records"
+    collection: Mapped[str] = mapped_column(String(32), primary_key=True)
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer)
+    deleted: Mapped[bool] = mapped_column(Boolean, default=False)
+    data: Mapped[dict[str, Any]] = mapped_column(JSON)
+    seq: Mapped[int] = mapped_column(BigInteger, unique=True)
+    hlc: Mapped[str | None] = mapped_column(String(96))
+    doctor_id: Mapped[str | None] = mapped_column(String(64))
+    township_code: Mapped[str | None] = mapped_column(String(32))
+    county_code: Mapped[str | None] = mapped_column(String(32))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_by: Mapped[str | None] = mapped_column(String(64))
+    device_id: Mapped[str | None] = mapped_column(String(64))
+    clock_skew_s: Mapped[float | None] = mapped_column(Float)
+
+    __table_args__ = (
+        Index("ix_sync_records_doctor_seq", "doctor_id", "seq"),
+        Index("ix_sync_records_township_seq", "township_code", "seq"),
+        Index("ix_sync_records_county_seq", "county_code", "seq"),
+    )
+
+
+class SyncApplied(db.Model):  # type: ignore[name-defined,misc]
+    """The answer given to each change id, per origin, so a resend gets the same answer."""
+
+    __tablename__ = "sync_applied"
+    origin: Mapped[str] = mapped_column(String(64), primary_key=True)
+    change_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    result: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class SyncConflict(db.Model):  # type: ignore[name-defined,misc]
+    """The losing side of a conflict, kept for a person to settle."""
+
+    __tablename__ = "sync_conflicts"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    collection: Mapped[str] = mapped_column(String(32))
+    record_id: Mapped[str] = mapped_column(String(64), index=True)
+    stored_version: Mapped[int] = mapped_column(Integer)
+    incoming_op: Mapped[str] = mapped_column(String(16))
+    incoming_data: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    base_version: Mapped[int] = mapped_column(Integer)
+    origin: Mapped[str] = mapped_column(String(64))
+    device_id: Mapped[str | None] = mapped_column(String(64))
+    reason: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16), default="open")
+    resolution: Mapped[str | None] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    resolved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    resolved_by: Mapped[str | None] = mapped_column(String(64))
+
+
+class RevokedToken(db.Model):  # type: ignore[name-defined,misc]
+    """Revoked JWT ids; in the database so every server process sees a revocation."""
+
+    __tablename__ = "revoked_tokens"
+    jti: Mapped[str] = mapped_column(String(64), primary_key=True)
+    revoked_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -1,0 +1,190 @@
+"""Push and pull, between the HTTP layer and the store: validation against the forms,
+reference checks, scope checks, then one store transaction. No Flask request objects here;
+errors are domain exceptions or per-record results."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from forms import validate
+from server.auth import Actor
+from server.models import Assignment, Doctor, OrgUnit, SyncRecord
+from server.projections import project
+from server.store import RecordScope, SqlSyncStore, WriteContext, row_to_wire
+from sync.clock import ClockFormatError, HLCTimestamp, HybridLogicalClock
+from sync.protocol import LEAVE, VISITS, ErrorCode, Op, Status
+from sync.records import Change, ChangeResult, PushBatch, rejected
+
+
+@dataclass(slots=True)
+class _References:
+    places: dict[str, OrgUnit]
+    doctors: dict[str, Doctor]
+    assignments: dict[str, Assignment]
+
+
+def _load_references(session: Session, changes: list[Change]) -> _References:
+    place_codes, doctor_ids, assignment_ids = set(), set(), set()
+    for change in changes:
+        data = change.data or {}
+        for key, bucket in (("place", place_codes), ("doctor", doctor_ids),
+                            ("assignment", assignment_ids)):
+            if isinstance(data.get(key), str):
+                bucket.add(data[key])
+    return _References(
+        places={u.code: u for u in session.scalars(select(OrgUnit).where(OrgUnit.code.in_(place_codes)))} if place_codes else {},
+        doctors={d.id: d for d in session.scalars(select(Doctor).where(Doctor.id.in_(doctor_ids)))} if doctor_ids else {},
+        assignments={a.id: a for a in session.scalars(select(Assignment).where(Assignment.id.in_(assignment_ids)))} if assignment_ids else {},
+    )
+
+
+def _scope_of(collection: str, data: dict[str, Any], refs: _References) -> RecordScope:
+    doctor = refs.doctors[data["doctor"]]
+    if collection == VISITS:
+        place = refs.places[data["place"]]
+        township = place.township_code or doctor.township_code
+        return RecordScope(doctor.id, township, place.county_code)
+    return RecordScope(doctor.id, doctor.township_code, doctor.county_code)
+
+
+def _own_scope(actor: Actor) -> RecordScope:
+    return RecordScope(actor.doctor_id, actor.township_code, actor.county_code)
+
+
+def prepare(
+    session: Session, actor: Actor, batch: PushBatch, now: datetime
+) -> list[tuple[Change, RecordScope] | ChangeResult]:
+    """Validate every change of a batch; a rejected result for each one that fails."""
+    changes = batch.changes
+    refs = _load_references(session, changes)
+    seen: set[tuple[str, str]] = set()
+    prepared: list[tuple[Change, RecordScope] | ChangeResult] = []
+    for item in batch.items:
+        if isinstance(item, ChangeResult):
+            prepared.append(item)
+            continue
+        change = item
+        key = (change.collection, change.id)
+        if key in seen:
+            prepared.append(rejected(
+                change.change_id, change.collection, change.id, ErrorCode.DUPLICATE_IN_BATCH,
+                {"id": ["this record appears more than once in the batch; send one change per "
+                        "record per batch"]},
+            ))
+            continue
+        seen.add(key)
+        prepared.append(_prepare_one(session, actor, change, refs, now))
+    return prepared
+
+
+def _prepare_one(
+    session: Session, actor: Actor, change: Change, refs: _References, now: datetime
+) -> tuple[Change, RecordScope] | ChangeResult:
+    def reject(code: ErrorCode, errors: dict[str, list[str]]) -> ChangeResult:
+        return rejected(change.change_id, change.collection, change.id, code, errors)
+
+    if change.op is not Op.UPSERT:
+        # Delete and resolve carry no data; the store checks the stored record's scope.
+        return change, _own_scope(actor)
+    result = validate(change.collection, change.data, now=now)
+    if not result.ok:
+        return reject(ErrorCode.VALIDATION, {f"data.{k}": v for k, v in result.errors.items()})
+    data = result.data
+    errors: dict[str, list[str]] = {}
+    doctor = refs.doctors.get(data["doctor"])
+    if doctor is None:
+        errors["data.doctor"] = [f"unknown doctor {data['doctor']!r}"]
+    if change.collection == VISITS:
+        place = refs.places.get(data["place"])
+        if place is None:
+            errors["data.place"] = [f"unknown place {data['place']!r}"]
+        elif actor.county_code and place.county_code != actor.county_code:
+            errors["data.place"] = ["this place is outside your county"]
+        assignment_id = data.get("assignment")
+        if assignment_id:
+            assignment = refs.assignments.get(assignment_id)
+            if assignment is None:
+                errors["data.assignment"] = [f"unknown assignment {assignment_id!r}"]
+            elif assignment.doctor_id != data["doctor"]:
+                errors["data.assignment"] = ["this assignment belongs to another doctor"]
+    if errors:
+        return reject(ErrorCode.UNKNOWN_REFERENCE, errors)
+    scope = _scope_of(change.collection, data, refs)
+    if not actor.may_see(scope.doctor_id, scope.township_code, scope.county_code):
+        return reject(ErrorCode.FORBIDDEN_RECORD, {
+            "data.doctor": ["you can only record your own visits"
+                            if actor.is_doctor else "this doctor is outside your scope"]
+        })
+    if change.collection == LEAVE and actor.is_doctor:
+        status = data.setdefault("status", "pending")
+        stored = session.get(SyncRecord, (LEAVE, change.id))
+        stored_status = (stored.data or {}).get("status") if stored else None
+        if status != "pending" and status != stored_status:
+            return reject(ErrorCode.FORBIDDEN_RECORD,
+                          {"data.status": ["only a reviewer approves or refuses leave"]})
+    normalised = Change(change.collection, change.id, change.op, change.change_id,
+                        change.base_version, data, change.hlc, change.resolves)
+    return normalised, scope
+
+
+def clock_skew(sent_at: str | None, now: datetime) -> float | None:
+    """Device wall clock minus server clock, in seconds; None when not readable."""
+    if not sent_at:
+        return None
+    try:
+        sent = datetime.fromisoformat(sent_at)
+    except ValueError:
+        return None
+    if sent.tzinfo is None:
+        sent = sent.replace(tzinfo=UTC)
+    return round((sent - now).total_seconds(), 3)
+
+
+def push(
+    session: Session, actor: Actor, batch: PushBatch, clock: HybridLogicalClock
+) -> dict[str, Any]:
+    now = datetime.now(UTC)
+    prepared = prepare(session, actor, batch, now)
+    # End the read transaction before writing: the write transaction must start with the
+    # counter lock (see server/store.py), not upgrade a read snapshot.
+    session.rollback()
+    valid = [item for item in prepared if isinstance(item, tuple)]
+    skew = clock_skew(batch.sent_at, now)
+    store = SqlSyncStore(session, projector=project)
+    applied = iter(
+        store.apply_batch(
+            valid,
+            WriteContext(origin=actor.username, device_id=batch.device_id, clock_skew_s=skew),
+            guard=actor.may_touch,
+        )
+        if valid else []
+    )
+    results = [item if isinstance(item, ChangeResult) else next(applied) for item in prepared]
+    if batch.clock:
+        try:
+            clock.receive(HLCTimestamp.decode(batch.clock))
+        except ClockFormatError:
+            pass
+    return {
+        "batch_id": batch.batch_id,
+        "server_time": now.isoformat().replace("+00:00", "Z"),
+        "clock": clock.now().encode(),
+        "clock_skew_s": skew,
+        "results": [r.to_wire() for r in results],
+        "summary": {s.value: sum(1 for r in results if r.status is s) for s in Status},
+    }
+
+
+def pull(session: Session, actor: Actor, cursor: str | None, limit: int) -> dict[str, Any]:
+    store = SqlSyncStore(session)
+    rows, next_cursor, has_more = store.rows_since(cursor, limit, actor.pull_filter())
+    return {
+        "changes": [row_to_wire(r) for r in rows],
+        "cursor": next_cursor,
+        "has_more": has_more,
+    }
