@@ -50,6 +50,8 @@ class Context:
     @property
     def store(self) -> LocalStore:
         if self._store is None:
+            # Health records: the directory is the owner's only, like the session in it.
+            self.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
             self._store = open_store(self.data_dir / STORE_FILE)
         return self._store
 

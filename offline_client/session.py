@@ -52,7 +52,7 @@ def load_session(data_dir: Path) -> Session:
 
 def save_session(data_dir: Path, session: Session) -> Path:
     """Write the session owner-only and atomically (a temporary file, then rename)."""
-    data_dir.mkdir(parents=True, exist_ok=True)
+    data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     path = session_path(data_dir)
     tmp = path.with_name(path.name + ".tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
