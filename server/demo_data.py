@@ -30,7 +30,7 @@ import random
 from calendar import monthrange
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -71,9 +71,7 @@ _TOWNSHIP_FIRST = "城那板六渌古平江伏都东南西上新大龙凤石马�
 _TOWNSHIP_SECOND = "安圩江平林峒桥和兴岭塘垌陇坡湾源丰阳乐"
 _VILLAGE_FIRST = "那板岜六渌陇弄百古平江坡伏都浪东南西北上下新大小龙凤石马金银塘林桥岭良合和安乐长高水云山青竹花三双木"
 _VILLAGE_SECOND = "坡良蒙桥排岭塘江利茂安平林怀造头洞垌屯坝湾寨岩冲田溪河口坪岗峰圩榜甘荷兰朗谷丰阳明光荣兴盛华源泉"
-_SURNAMES = (
-    "黄黄黄韦韦韦陆陆覃覃蒙莫莫梁梁李李李陈陈罗罗农卢潘蓝廖刘刘杨张王周吴何谢唐邓冯苏曾赵林甘谭钟温马朱石玉闭"
-)
+_SURNAMES = "黄黄黄韦韦韦陆陆覃覃蒙莫莫梁梁李李李陈陈罗罗农卢潘蓝廖刘刘杨张王周吴何谢唐邓冯苏曾赵林甘谭钟温马朱石玉闭"
 _GIVEN = "伟芳秀英敏静丽强磊军洋勇艳杰娟涛明超霞平刚桂兰华红玉梅林海波宁春燕荣文志建国永德光金丹福庆凤琴婷雪斌鹏辉萍莲坤生源成龙"
 _NOTES = (
     "高血压患者随访",
@@ -269,11 +267,25 @@ class _Duty:
 
 
 _QUALIFICATIONS = ("physician", "assistant_physician", "village_doctor", "other")
-_QUALIFICATION_WEIGHTS = {  # overall about half hold a 执业(助理)医师 qualification
-    "sitin": (90, 10, 0, 0),
-    "patrol": (40, 45, 12, 3),
-    "posting": (14, 26, 52, 8),
+# About half hold a 执业(助理)医师 qualification: 0.52 of all, 0.48 of those serving villages,
+# so the county meets the 0.45 of most presets and misses laiyang's 0.50 (RULES.md).
+_QUALIFICATION_SHARES = {
+    "sitin": (0.9, 0.1, 0.0, 0.0),
+    "patrol": (0.4, 0.45, 0.12, 0.03),
+    "posting": (0.15, 0.26, 0.52, 0.07),
 }
+
+
+def _qualifications(rng: random.Random, kind: str, count: int) -> list[str]:
+    """`count` qualifications in the shares of `kind` (largest remainder), shuffled."""
+    shares = _QUALIFICATION_SHARES[kind]
+    counts = [int(share * count) for share in shares]
+    by_remainder = sorted(range(len(shares)), key=lambda i: counts[i] - shares[i] * count)
+    for i in by_remainder[: count - sum(counts)]:
+        counts[i] += 1
+    chosen = [q for q, n in zip(_QUALIFICATIONS, counts, strict=True) for _ in range(n)]
+    rng.shuffle(chosen)
+    return chosen
 
 
 def _patrol_routes(rng: random.Random, places: list[JSON]) -> list[list[str]]:
@@ -329,9 +341,13 @@ def _make_doctors(
 
     taken: set[str] = set()
     doctors, assignments, duties = [], [], []
+    role_count = Counter(kind for kind, _ in roles)
+    qualifications = {
+        kind: _qualifications(rng, kind, role_count[kind]) for kind in sorted(role_count)
+    }
     for n, (kind, targets) in enumerate(roles, start=1):
         doctor, assignment = f"D{n:04d}", f"A{n:04d}"
-        qualification = rng.choices(_QUALIFICATIONS, _QUALIFICATION_WEIGHTS[kind])[0]
+        qualification = qualifications[kind].pop()
         if kind == "sitin":
             home, slots, end = county, [(rng.randint(1, 5), "am")], _add_months(start, 24)
             slots.append((slots[0][0], "pm"))
@@ -361,7 +377,9 @@ def _make_doctors(
                 "slots": [{"weekday": w, "slot": s} for w, s in slots],
             }
         )
-        duties.append(_Duty(doctor, assignment, kind, list(targets), slots, start, end, qualification))
+        duties.append(
+            _Duty(doctor, assignment, kind, list(targets), slots, start, end, qualification)
+        )
     return doctors, assignments, duties
 
 
@@ -440,11 +458,11 @@ def _make_absences(
             status = rng.choices(("approved", "pending", "refused"), (80, 12, 8))[0]
             taken = {span[0] + timedelta(days=i) for i in range((span[1] - span[0]).days + 1)}
             busy |= taken
-            if status != "refused":  # a refused request is worked; a pending one is not yet
+            if status != "refused":  # a refused request is worked; a pending one is taken
                 duty.absent |= taken
             leave.append(
                 {
-                    "id": f"L{len(leave) + 1:04d}",
+                    "id": "",  # numbered below, in date order
                     "doctor": duty.doctor,
                     "start": span[0].isoformat(),
                     "end": span[1].isoformat(),
@@ -463,7 +481,7 @@ def _make_absences(
             duty.absent |= taken
             trainings.append(
                 {
-                    "id": f"T{len(trainings) + 1:04d}",
+                    "id": "",
                     "doctor": duty.doctor,
                     "start": span[0].isoformat(),
                     "end": span[1].isoformat(),
@@ -510,32 +528,34 @@ class _VisitWriter:
         self.by_doctor: dict[str, list[JSON]] = defaultdict(list)
 
     def add(self, duty: _Duty, place: str, day: date, t_in: int, t_out: int) -> JSON:
-        rng = self.rng
+        # The benchmarks write ~150,000 of these: rng.random() arithmetic over randint.
+        rng, rand = self.rng, self.rng.random
         lam = self.per_hour[place] * (t_out - t_in) / 60
         patients = min(40, max(0, round(rng.gauss(lam, math.sqrt(lam) + 0.5))))
         lat, lon = self.where[place]
-        accuracy = rng.uniform(4, 25) if rng.random() < 0.9 else rng.uniform(30, 120)
+        accuracy = 4 + 21 * rand() if rand() < 0.9 else 30 + 90 * rand()
         noise = accuracy * 0.5 / 1000 / _KM_PER_DEGREE
-        r = rng.random()
+        r = rand()
         if r < 0.75:
-            delay = rng.randint(1, 30)
+            delay = 1 + int(30 * rand())
         elif r < 0.96:
-            delay = rng.randint(31, 8 * 60)
-        else:  # no signal in the village: entered on the next trips to town
-            delay = rng.randint(1, 3) * 1440 + rng.randint(0, 600)
+            delay = 31 + int(450 * rand())
+        else:  # no signal in the village: entered on a later trip to town
+            delay = 1440 * (1 + int(3 * rand())) + int(600 * rand())
+        iso = day.isoformat()
         visit = {
             "id": "",
             "doctor": duty.doctor,
             "assignment": duty.assignment,
             "place": place,
             "kind": duty.kind,
-            "check_in": _stamp(day, t_in),
-            "check_out": _stamp(day, t_out),
+            "check_in": f"{iso}T{t_in // 60:02d}:{t_in % 60:02d}:00{UTC_OFFSET}",
+            "check_out": f"{iso}T{t_out // 60:02d}:{t_out % 60:02d}:00{UTC_OFFSET}",
             "patients": patients,
             "lat": round(lat + rng.gauss(0, noise), 6),
             "lon": round(lon + rng.gauss(0, noise / math.cos(math.radians(lat))), 6),
             "accuracy_m": round(accuracy, 1),
-            "notes": rng.choice(_NOTES) if rng.random() < _P_NOTES else "",
+            "notes": rng.choice(_NOTES) if rand() < _P_NOTES else "",
             "recorded_at": _stamp(day, t_out + delay),
         }
         self.by_doctor[duty.doctor].append(visit)
@@ -560,8 +580,8 @@ def _write_posting(w: _VisitWriter, duty: _Duty, week: list[_Day], plan: _Plan) 
     rng = w.rng
     planted = plan.short_week.get(duty.doctor)
     if planted and week[0].date <= min(planted) <= week[-1].date:
-        for day in sorted(planted):
-            w.duty_day(duty, day)
+        for duty_date in sorted(planted):
+            w.duty_day(duty, duty_date)
         return
     missed = 0
     for day in week:
@@ -575,7 +595,10 @@ def _write_posting(w: _VisitWriter, duty: _Duty, week: list[_Day], plan: _Plan) 
         weekend = [
             d
             for d in week
-            if not d.workday and not d.festival and duty.covers(d.date) and d.date not in duty.absent
+            if not d.workday
+            and not d.festival
+            and duty.covers(d.date)
+            and d.date not in duty.absent
         ]
         if weekend:
             w.duty_day(duty, rng.choice(weekend).date)
@@ -677,7 +700,9 @@ def _plan_breaches(
             village = rng.choice(sorted(set(duty.places) & no_clinic))
             plan.unvisited_from[village] = days[-21].date
             used |= {d.doctor for d in patrols if village in d.places}
-            todo.append(("coverage.village", duty, {"assignment": duty.assignment, "place": village}))
+            todo.append(
+                ("coverage.village", duty, {"assignment": duty.assignment, "place": village})
+            )
 
     duty = pick(patrols)
     if duty:  # patrol.fixed_schedule: a patrol that declares no slots
@@ -734,7 +759,10 @@ def _plant_visit_breaches(
             free = [
                 d
                 for d in days
-                if d.workday and duty.covers(d.date) and d.date not in duty.absent and d.iso not in busy
+                if d.workday
+                and duty.covers(d.date)
+                and d.date not in duty.absent
+                and d.iso not in busy
             ]
             if not free:
                 continue
@@ -746,7 +774,9 @@ def _plant_visit_breaches(
             first = rng.choice(visits)
             other = rng.choice([p for p in duty.places if p != first["place"]])
             t_in = _minutes(first["check_in"]) + 90
-            second = w.add(duty, other, date.fromisoformat(first["check_in"][:10]), t_in, t_in + 210)
+            second = w.add(
+                duty, other, date.fromisoformat(first["check_in"][:10]), t_in, t_in + 210
+            )
             detail = {"assignment": duty.assignment, "visits": [first, second]}
         elif kind == "visit.implausible_patients":
             by_day: dict[str, list[JSON]] = defaultdict(list)
