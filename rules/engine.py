@@ -77,20 +77,29 @@ class _AssignmentData:
     hours: dict[date, dict[str, float]] = field(default_factory=dict)
     visit_ids: dict[date, list[str]] = field(default_factory=dict)
 
+    _cache: dict[tuple[str, float, int], dict[date, Any]] = field(default_factory=dict)
+
     def duty_days(self, min_hours: float) -> dict[date, list[str]]:
-        return {
-            day: self.visit_ids[day]
-            for day, by_place in self.hours.items()
-            if max(by_place.values()) >= min_hours - 1e-9
-        }
+        """Dates with at least `min_hours` on site at one place, with their visit ids."""
+        key = ("duty", min_hours, 0)
+        if key not in self._cache:
+            self._cache[key] = {
+                day: self.visit_ids[day]
+                for day, by_place in self.hours.items()
+                if max(by_place.values()) >= min_hours - 1e-9
+            }
+        return self._cache[key]
 
     def sessions(self, half_day: float, per_date: int) -> dict[date, list[Visit]]:
         """Qualifying half-day sessions by date, at most `per_date` a date (earliest first)."""
-        out: dict[date, list[Visit]] = defaultdict(list)
-        for visit in self.visits:
-            if visit.hours >= half_day - 1e-9 and len(out[visit.day]) < per_date:
-                out[visit.day].append(visit)
-        return out
+        key = ("sessions", half_day, per_date)
+        if key not in self._cache:
+            out: dict[date, list[Visit]] = defaultdict(list)
+            for visit in self.visits:
+                if visit.hours >= half_day - 1e-9 and len(out[visit.day]) < per_date:
+                    out[visit.day].append(visit)
+            self._cache[key] = dict(out)
+        return self._cache[key]
 
 
 class Index:
@@ -146,6 +155,15 @@ class Index:
         starts = [a.start for a in scenario.assignments] + [t.start for t in scenario.trainings]
         self.first_day = min([first_day, *starts]) if starts else first_day
         self._assignment_data: dict[str, _AssignmentData] = {}
+        self._workdays: dict[tuple[int, int], list[date]] = {}
+        self._village_doctors: dict[tuple[frozenset[str], date, date], set[str]] = {}
+
+    def workdays_of_year(self, cal: WorkCalendar, year: int) -> list[date]:
+        key = (id(cal), year)
+        if key not in self._workdays:
+            first, last = date(year, 1, 1), date(year, 12, 31)
+            self._workdays[key] = [d for d in days(first, last) if cal.is_workday(d)]
+        return self._workdays[key]
 
     def assignment_data(self, a: Assignment) -> _AssignmentData:
         """The doctor's visits that count for `a`: tagged with it, or untagged at one of its
@@ -170,6 +188,9 @@ class Index:
     def village_doctors(self, villages: set[str], first: date, last: date) -> set[str]:
         """Village doctors serving `villages` in [first, last]: doctors whose home is one of
         them, or who hold a posting or patrol assignment to one of them overlapping the dates."""
+        cache_key = (frozenset(villages), first, last)
+        if cache_key in self._village_doctors:
+            return self._village_doctors[cache_key]
         found = {d.id for d in self.doctors.values() if d.home in villages}
         for code in villages:
             for a in self.assignments_at.get(code, ()):
@@ -177,6 +198,7 @@ class Index:
                     (a.start, a.end or date.max), (first, last)
                 ):
                     found.add(a.doctor)
+        self._village_doctors[cache_key] = found
         return found
 
     def villages_under(self, code: str) -> set[str]:
@@ -672,7 +694,7 @@ def _rule_training(ctx: _Context, doctors: list[Doctor]) -> Iterator[Flag]:
             version, cal = ctx.version(jan1)
             trainings = [t for t in index.trainings_of.get(doctor.id, ()) if t.start.year == year]
             training_days = index.training_days.get(doctor.id, set())
-            workdays = [d for d in days(jan1, dec31) if cal.is_workday(d)]
+            workdays = index.workdays_of_year(cal, year)
             over = dec31 <= ctx.as_of
             remaining = [d for d in workdays if d > ctx.as_of and d not in training_days]
             counted_days = [d for d in workdays if d in training_days and d <= ctx.as_of]
@@ -868,10 +890,14 @@ def haversine_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
 def _rule_visits(ctx: _Context, doctor: str) -> Iterator[Flag]:
     index = ctx.index
     active: list[Visit] = []
+    first, last = ctx.period or (date.min, date.max)
     for v in index.visits_of.get(doctor, ()):
-        version, _ = ctx.version(v.day)
         clash = [u for u in active if u.check_out > v.check_in and u.place != v.place]
         active = [u for u in active if u.check_out > v.check_in] + [v]
+        # Every flag below has a scope ending on v.day; only overlap's starts earlier.
+        if v.day < first or (v.day > last and not clash):
+            continue
+        version, _ = ctx.version(v.day)
         one_day = (v.day, v.day)
         if clash and version.enabled("visit.overlap"):
             names = ", ".join(
