@@ -16,9 +16,13 @@ from server.auth import Actor
 from server.models import Assignment, Doctor, OrgUnit, SyncRecord
 from server.projections import project
 from server.store import RecordScope, SqlSyncStore, WriteContext, row_to_wire
-from sync.clock import ClockFormatError, HLCTimestamp, HybridLogicalClock
+from sync.clock import ClockDriftError, ClockFormatError, HLCTimestamp, HybridLogicalClock
 from sync.protocol import LEAVE, VISITS, ErrorCode, Op, Status
 from sync.records import Change, ChangeResult, PushBatch, rejected
+
+
+# A device clock further ahead than this is not merged into the server's clock.
+MAX_CLOCK_DRIFT_MS = 5 * 60 * 1000
 
 
 @dataclass(slots=True)
@@ -167,9 +171,9 @@ def push(
     results = [item if isinstance(item, ChangeResult) else next(applied) for item in prepared]
     if batch.clock:
         try:
-            clock.receive(HLCTimestamp.decode(batch.clock))
-        except ClockFormatError:
-            pass
+            clock.receive(HLCTimestamp.decode(batch.clock), max_drift_ms=MAX_CLOCK_DRIFT_MS)
+        except (ClockFormatError, ClockDriftError):
+            pass  # the skew is recorded on the records; the server clock stays true
     return {
         "batch_id": batch.batch_id,
         "server_time": now.isoformat().replace("+00:00", "Z"),

@@ -15,11 +15,23 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 _WIDTH_MS = 15  # milliseconds since 1970 fit in 15 digits until the year 33658
-_WIDTH_COUNTER = 6
+_WIDTH_COUNTER = 10
 
 
 class ClockFormatError(ValueError):
     """An HLC string that is not `<millis>-<counter>-<node>`."""
+
+
+class ClockDriftError(ValueError):
+    """A remote stamp further ahead of this node's wall clock than it accepts.
+
+    Merging it would drag this clock years ahead for good (the known weak spot of HLCs),
+    so the receiver refuses it; the data it came with is still accepted.
+    """
+
+    def __init__(self, ahead_ms: int) -> None:
+        super().__init__(f"remote clock is {ahead_ms / 1000:.0f} s ahead")
+        self.ahead_ms = ahead_ms
 
 
 @dataclass(frozen=True, order=True, slots=True)
@@ -77,8 +89,10 @@ class HybridLogicalClock:
             self._counter += 1
         return self.last
 
-    def receive(self, remote: HLCTimestamp) -> HLCTimestamp:
+    def receive(self, remote: HLCTimestamp, *, max_drift_ms: int | None = None) -> HLCTimestamp:
         wall = self._wall()
+        if max_drift_ms is not None and remote.millis - wall > max_drift_ms:
+            raise ClockDriftError(remote.millis - wall)
         top = max(wall, self._millis, remote.millis)
         if top == self._millis == remote.millis:
             self._counter = max(self._counter, remote.counter) + 1
