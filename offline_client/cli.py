@@ -11,13 +11,13 @@ import json
 import os
 import sys
 from dataclasses import dataclass
-from datetime import date
 from pathlib import Path
 from typing import Any
 
 import click
 
 from offline_client.api import ServerAPI
+from offline_client.duty import BadWeek, describe, flags_for_week, week_label, week_range
 from offline_client.errors import ClientError, ConflictNotFound, RecordNotFound
 from offline_client.records import (
     checked,
@@ -391,55 +391,27 @@ def sync_command(obj: Context, as_json: bool, batch_size: int, pull_limit: int) 
 # -- status ---------------------------------------------------------------------------------
 
 
-def week_of(value: object) -> tuple[int, int] | None:
-    if not isinstance(value, str) or not value:
-        return None
-    text = value.strip()
-    if "-W" in text:
-        year, _, week = text.partition("-W")
-        try:
-            return int(year), int(week[:2])
-        except ValueError:
-            return None
-    try:
-        iso = date.fromisoformat(text[:10]).isocalendar()
-    except ValueError:
-        return None
-    return iso.year, iso.week
-
-
-def duty_flags(store: LocalStore, doctor: str | None, today: date | None = None) -> list[JSON]:
-    """This week's pulled flags for the doctor (flags are written by the server's rules)."""
-    today = today or date.today()
-    this_week = (today.isocalendar().year, today.isocalendar().week)
-    flags = []
-    for record in store.records(FLAGS):
-        data = record.data
-        if doctor and data.get("doctor") not in (None, doctor):
-            continue
-        weeks = {
-            week_of(data.get(key))
-            for key in ("week", "day", "date", "period_start", "period_end", "start", "end")
-        } - {None}
-        if weeks and this_week not in weeks:
-            continue
-        flags.append({"id": record.id, **data})
-    return flags
-
-
 @cli.command()
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.option(
+    "--week", default=None, help="The ISO week of the duty standing (default: this week)."
+)
 @click.pass_obj
-def status(obj: Context, as_json: bool) -> None:
+def status(obj: Context, as_json: bool, week: str | None) -> None:
     """Pending changes, rejected records, conflicts, last sync, this week's duty standing."""
     store = obj.store
+    try:
+        days = week_range(week)
+    except BadWeek as exc:
+        raise click.BadParameter(str(exc), param_hint="--week") from exc
     try:
         session: Session | None = obj.session()
     except ClientError:
         session = None
     doctor = session.doctor if session else None
     entries = store.outbox()
-    flags = duty_flags(store, doctor)
+    pulled_flags = store.records(FLAGS, include_deleted=True)
+    flags = flags_for_week(pulled_flags, doctor, days)
     report = {
         "device_id": store.device_id,
         "server": session.server if session else None,
@@ -450,8 +422,9 @@ def status(obj: Context, as_json: bool) -> None:
         "rejected": [r.to_json() for r in store.rejections()],
         "conflicts": [view.to_json() for view in store.conflict_views(status="open")],
         "last_sync_at": store.last_sync_at,
-        "flags_this_week": flags,
-        "flags_pulled": len(store.records(FLAGS)) > 0,
+        "week": week_label(days),
+        "flags": flags,
+        "flags_pulled": bool(pulled_flags),
     }
     if as_json:
         echo_json(report)
@@ -465,17 +438,13 @@ def status(obj: Context, as_json: bool) -> None:
     click.echo(f"open conflicts: {len(report['conflicts'])}")
     click.echo(f"last successful sync: {report['last_sync_at'] or 'never'}")
     if not report["flags_pulled"]:
-        click.echo("duty this week: no duty flags pulled yet")
+        click.echo(f"duty {report['week']}: no duty flags pulled yet (sync to get them)")
     elif not flags:
-        click.echo("duty this week: no flags — nothing is missing this week")
+        click.echo(f"duty {report['week']}: no flags, nothing is missing")
     else:
-        click.echo(f"duty this week: {len(flags)} flag(s)")
+        click.echo(f"duty {report['week']}: {len(flags)} flag(s)")
         for flag in flags:
-            label = flag.get("message") or flag.get("rule") or flag.get("rule_id") or flag["id"]
-            severity = flag.get("severity") or flag.get("level") or ""
-            click.echo(
-                f"  {severity} {label}".rstrip() if not severity else f"  [{severity}] {label}"
-            )
+            click.echo(f"  {describe(flag)}")
 
 
 # -- conflicts ------------------------------------------------------------------------------

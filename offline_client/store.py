@@ -227,6 +227,7 @@ class LocalStore(SyncStore):
                     "status": str,
                     "resolution": str,
                     "theirs": str,
+                    "version": int,
                     "seq": int,
                 },
                 pk="id",
@@ -598,6 +599,7 @@ class LocalStore(SyncStore):
                     "status": "open",
                     "resolution": None,
                     "theirs": _dumps(current) if current else None,
+                    "version": 1,
                     "seq": self._next_seq(),
                 },
                 pk="id",
@@ -761,6 +763,7 @@ class LocalStore(SyncStore):
             "reason": data.get("reason") or "",
             "status": data.get("status") or "open",
             "resolution": data.get("resolution"),
+            "version": wire.get("version") or 1,
         }
         if existing:
             self.db[CONFLICTS].update(conflict_id, row)
@@ -785,14 +788,15 @@ class LocalStore(SyncStore):
             resolution=row["resolution"],
         )
 
-    def _set_conflict_status(self, conflict_id: str, status: str, resolution: str | None = None):
-        if resolution is None:
-            self.db.execute("update conflicts set status = ? where id = ?", [status, conflict_id])
-        else:
-            self.db.execute(
-                "update conflicts set status = ?, resolution = ? where id = ?",
-                [status, resolution, conflict_id],
-            )
+    def _set_conflict_status(
+        self, conflict_id: str, status: str, resolution: str | None = None
+    ) -> None:
+        """A conflict's new status, as a new version of it (it is a record, too)."""
+        self.db.execute(
+            "update conflicts set status = ?, resolution = coalesce(?, resolution), "
+            "version = coalesce(version, 1) + 1, seq = ? where id = ?",
+            [status, resolution, self._next_seq(), conflict_id],
+        )
 
     def conflicts(self, *, status: str | None = "open") -> list[Conflict]:
         return [view.conflict for view in self.conflict_views(status=status)]
@@ -941,16 +945,18 @@ class LocalStore(SyncStore):
         )
         if decision.action is Action.RESOLVE:
             rows = list(self.db[CONFLICTS].rows_where("id = ?", [change.resolves]))
-            if not rows or rows[0]["status"] != "open":
+            if not rows or rows[0]["record_id"] != change.id or current is None:
                 result.status = Status.REJECTED
-                result.code = ErrorCode.CONFLICT_NOT_OPEN
-                result.errors = {"resolves": ["is not an open conflict"]}
+                result.code = ErrorCode.NOT_FOUND
+                result.errors = {"resolves": ["no such conflict for this record"]}
                 return result
-            self._set_conflict_status(change.resolves, "resolved", "theirs")
-            result.version = current.version if current else 0
+            self._settle(change, "theirs")
+            result.version = current.version
+            result.conflict_id = change.resolves
             return result
         if decision.action is Action.DUPLICATE:
             assert current is not None
+            self._settle(change, "mine")
             result.status = Status.DUPLICATE
             result.version = current.version
             return result
@@ -971,6 +977,7 @@ class LocalStore(SyncStore):
                     "status": "open",
                     "resolution": None,
                     "theirs": None,
+                    "version": 1,
                     "seq": self._next_seq(),
                 }
             )
@@ -984,14 +991,16 @@ class LocalStore(SyncStore):
                 "data": current.data,
             }
             return result
+        # INSERT, UPDATE or DELETE: a new version. A tombstone keeps the last data seen,
+        # as the server's does.
         version = (current.version if current else 0) + 1
-        deleted = change.op is Op.DELETE
-        data = {} if deleted else (change.data or {})
+        previous = current.data if current else {}
+        data = change.data if change.data is not None else previous
         table.upsert(
             {
                 "id": change.id,
                 "version": version,
-                "deleted": 1 if deleted else 0,
+                "deleted": 1 if change.op is Op.DELETE else 0,
                 "data": _dumps(data),
                 "hlc": change.hlc,
                 "seq": self._next_seq(),
@@ -999,41 +1008,71 @@ class LocalStore(SyncStore):
             },
             pk="id",
         )
-        if change.resolves:
-            self._set_conflict_status(change.resolves, "resolved", "mine")
+        self._settle(change, "mine")
         result.version = version
         return result
+
+    def _settle(self, change: Change, resolution: str) -> None:
+        """Mark the conflict a change says it resolves, if it is open and about this record."""
+        if not change.resolves:
+            return
+        rows = list(self.db[CONFLICTS].rows_where("id = ?", [change.resolves]))
+        if rows and rows[0]["status"] == "open" and rows[0]["record_id"] == change.id:
+            self._set_conflict_status(change.resolves, "resolved", resolution)
 
     def changes_since(self, cursor: str | None, limit: int) -> ChangePage:
         """Records changed on this device after `cursor`, oldest change first.
 
         The cursor is the device's own change sequence: every local edit and every applied
-        change takes the next number. Records pulled from the server do not, so on the
-        device this lists the local changes (the outbox lists what still has to be pushed).
+        change takes the next number, and so does each conflict, which is listed as a
+        record of the `conflicts` collection (as the server lists it). Records pulled from
+        the server take none, so on the device this lists the local changes (the outbox
+        lists what still has to be pushed).
         """
         after = decode_cursor(cursor)
         limit = max(1, int(limit))
-        selects = []
-        for name in self._record_tables():
-            selects.append(
-                f"select '{name}' as collection, id, version, deleted, data, hlc, seq "  # noqa: S608
-                f"from [{name}] where seq > ?"
-            )
+        selects = [
+            f"select '{name}' as collection, id, version, deleted, data, hlc, seq "  # noqa: S608
+            f"from [{name}] where seq > ?"
+            for name in self._record_tables()
+        ]
         sql = " union all ".join(selects) + " order by seq limit ?"
-        args: list[Any] = [after] * len(selects) + [limit + 1]
-        rows = list(self.db.query(sql, args))
-        has_more = len(rows) > limit
-        rows = rows[:limit]
-        records = [self._record(row["collection"], row) for row in rows]
-        last = rows[-1]["seq"] if rows else after
-        conflicts = [
-            self._conflict(row)
+        rows = [
+            (row["seq"], self._record(row["collection"], row))
+            for row in self.db.query(sql, [after] * len(selects) + [limit + 1])
+        ]
+        rows += [
+            (row["seq"], self._conflict_record(row))
             for row in self.db[CONFLICTS].rows_where(
-                "seq > ? and seq <= ?", [after, last], order_by="seq"
+                "seq > ?", [after], order_by="seq", limit=limit + 1
             )
         ]
+        rows.sort(key=lambda pair: pair[0])
+        has_more = len(rows) > limit
+        rows = rows[:limit]
+        last = rows[-1][0] if rows else after
         return ChangePage(
-            records=records, cursor=encode_cursor(last), has_more=has_more, conflicts=conflicts
+            records=[record for _, record in rows], cursor=encode_cursor(last), has_more=has_more
+        )
+
+    def _conflict_record(self, row: dict[str, Any]) -> Record:
+        conflict = self._conflict(row)
+        return Record(
+            collection=CONFLICTS,
+            id=conflict.id,
+            version=row["version"] or 1,
+            deleted=False,
+            data={
+                "collection": conflict.collection,
+                "record_id": conflict.record_id,
+                "stored_version": conflict.stored_version,
+                "incoming_op": str(conflict.incoming_op),
+                "incoming_data": conflict.incoming_data,
+                "base_version": conflict.base_version,
+                "reason": conflict.reason,
+                "status": conflict.status,
+                "resolution": conflict.resolution,
+            },
         )
 
     def _record_tables(self) -> list[str]:

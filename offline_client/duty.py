@@ -1,0 +1,91 @@
+"""This week's duty standing on the device: the pulled `flags` of the doctor for a week.
+
+Flags are computed by the server's rules engine (`rules.flags.Flag.to_dict`) and pulled
+like any other record; the device only picks the ones whose period touches the week.
+A flag's `period` is a day (2026-03-05), an ISO week (2026-W11), a month (2026-03), a
+year (2026) or a range (2026-03-02/2026-06-30).
+"""
+
+from __future__ import annotations
+
+import calendar
+import re
+from datetime import date, timedelta
+
+from sync.records import JSON, Record
+
+DateRange = tuple[date, date]
+_WEEK = re.compile(r"^(\d{4})-W(\d{2})$")
+_MONTH = re.compile(r"^(\d{4})-(\d{2})$")
+_YEAR = re.compile(r"^(\d{4})$")
+
+
+class BadWeek(ValueError):
+    """A week label that is not YYYY-Www."""
+
+
+def week_range(label: str | None = None, *, today: date | None = None) -> DateRange:
+    """Monday to Sunday of an ISO week label (2026-W11), or of the week of `today`."""
+    if label:
+        match = _WEEK.match(label.strip())
+        if not match:
+            raise BadWeek(f"not an ISO week: {label!r} (use e.g. 2026-W11)")
+        try:
+            monday = date.fromisocalendar(int(match[1]), int(match[2]), 1)
+        except ValueError as exc:
+            raise BadWeek(f"not an ISO week: {label!r}") from exc
+    else:
+        day = today or date.today()
+        monday = day - timedelta(days=day.weekday())
+    return monday, monday + timedelta(days=6)
+
+
+def week_label(week: DateRange) -> str:
+    iso = week[0].isocalendar()
+    return f"{iso.year}-W{iso.week:02d}"
+
+
+def period_range(period: object) -> DateRange | None:
+    """The days a flag's period covers; None for a period this client cannot read."""
+    if not isinstance(period, str) or not period:
+        return None
+    text = period.strip()
+    try:
+        if "/" in text:
+            start, _, end = text.partition("/")
+            return date.fromisoformat(start), date.fromisoformat(end)
+        if _WEEK.match(text):
+            return week_range(text)
+        if match := _MONTH.match(text):
+            year, month = int(match[1]), int(match[2])
+            return date(year, month, 1), date(year, month, calendar.monthrange(year, month)[1])
+        if match := _YEAR.match(text):
+            return date(int(match[1]), 1, 1), date(int(match[1]), 12, 31)
+        day = date.fromisoformat(text)
+        return day, day
+    except (ValueError, BadWeek):
+        return None
+
+
+def flags_for_week(flags: list[Record], doctor: str | None, week: DateRange) -> list[JSON]:
+    """The doctor's live flags whose period touches `week`, most severe first."""
+    chosen = []
+    for record in flags:
+        data = record.data
+        if record.deleted or (doctor and data.get("doctor") not in (None, doctor)):
+            continue
+        span = period_range(data.get("period"))
+        if span is not None and (span[1] < week[0] or span[0] > week[1]):
+            continue
+        chosen.append({"id": record.id, **data})
+    chosen.sort(key=lambda f: (f.get("status") != "violation", str(f.get("rule", ""))))
+    return chosen
+
+
+def describe(flag: JSON, lang: str = "zh") -> str:
+    explanation = flag.get("explanation")
+    text = ""
+    if isinstance(explanation, dict):
+        text = explanation.get(lang) or explanation.get("en") or ""
+    text = text or str(flag.get("rule") or flag.get("id"))
+    return f"[{flag.get('status', 'flag')}] {flag.get('rule', '')} {flag.get('period', '')}: {text}"
