@@ -226,9 +226,15 @@ class _Context:
     def touches(self, first: date, last: date) -> bool:
         return self.period is None or overlap((first, last), self.period) is not None
 
+    _versions: dict[date, tuple[RuleSetVersion, WorkCalendar]] = field(default_factory=dict)
+
     def version(self, day: date) -> tuple[RuleSetVersion, WorkCalendar]:
-        version = self.ruleset.version_at(day)
-        return version, self.ruleset.calendar(version)
+        """The rule set version in force on `day`, and its calendar."""
+        found = self._versions.get(day)
+        if found is None:
+            version = self.ruleset.version_at(day)
+            found = self._versions[day] = (version, self.ruleset.calendar(version))
+        return found
 
     def flag(
         self,
@@ -513,7 +519,9 @@ def _rule_continuity(ctx: _Context, assignments: list[Assignment]) -> Iterator[F
                 continue
             gap_end, start = day - ONE_DAY, gap_start
             gap_start = None
-            flag = _continuity_flag(ctx, a, data, start, gap_end, day <= last)
+            # A gap is open when it runs into the evaluation date of a posting still going on.
+            still_open = day > last and last == ctx.as_of and (a.end is None or a.end > ctx.as_of)
+            flag = _continuity_flag(ctx, a, data, start, gap_end, not still_open)
             if flag is not None:
                 yield flag
 

@@ -75,15 +75,13 @@ class Visit:
     lat: float | None = None
     lon: float | None = None
     recorded_at: datetime | None = None
+    # Derived once: the local date of the check-in (at its own UTC offset), hours on site.
+    day: date = field(init=False, repr=False, compare=False)
+    hours: float = field(init=False, repr=False, compare=False)
 
-    @property
-    def day(self) -> date:
-        """The local date of the check-in, at the check-in's own UTC offset."""
-        return self.check_in.date()
-
-    @property
-    def hours(self) -> float:
-        return (self.check_out - self.check_in).total_seconds() / 3600.0
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "day", self.check_in.date())
+        object.__setattr__(self, "hours", (self.check_out - self.check_in).total_seconds() / 3600.0)
 
 
 @dataclass(frozen=True, slots=True)

@@ -266,3 +266,15 @@ def test_approved_leave_inside_a_gap_breaks_it():
         )
         == 1
     )
+
+
+def test_a_gap_running_to_the_end_of_a_finished_posting_is_not_called_open():
+    rule = "posting.continuity"
+    scenario = make_scenario(
+        assignments=[make_assignment(end="2026-03-31")], visits=[make_visit("2026-03-02")]
+    )
+    [ended] = flags_of(rule, scenario, "2026-04-30")
+    assert ended.measured == 29 and "still open" not in ended.explanation_en
+    [running] = flags_of(rule, scenario, "2026-03-20")
+    assert running.measured == 18 and "still open on 2026-03-20" in running.explanation_en
+    assert running.key == ended.key  # the same gap, keyed by its first date
