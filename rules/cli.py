@@ -129,3 +129,7 @@ def evaluate(
         click.echo(_table(flags))
     else:
         click.echo(_csv(flags))
+
+
+if __name__ == "__main__":
+    evaluate()

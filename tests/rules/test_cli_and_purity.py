@@ -79,3 +79,48 @@ def test_importing_rules_loads_neither_flask_nor_a_database_driver():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
+
+
+def test_the_command_is_a_click_command_the_server_can_register():
+    import click
+
+    assert isinstance(evaluate, click.Command) and evaluate.name == "evaluate"
+
+
+def test_a_calendar_file_on_the_command_line_wins_and_is_named_in_the_flags(tmp_path):
+    scenario = tmp_path / "s.json"
+    assignment = make_assignment(start="2031-01-06", end="2031-12-31")
+    scenario.write_text(
+        json.dumps(
+            {"places": default_places(), "doctors": [make_doctor()], "assignments": [assignment]}
+        )
+    )
+    calendar = tmp_path / "cal-2031.json"
+    calendar.write_text(json.dumps({"year": 2031, "holidays": ["2031-01-06"], "workdays": []}))
+    plain = json.loads(run(scenario, "--as-of", "2031-01-12").output)["flags"]
+    week = next(
+        f for f in plain if f["period"] == "2031-W02" and f["rule"] == "posting.days_per_week"
+    )
+    assert (week["required"], week["calendar"]) == (5, "fallback:weekdays")
+    result = run(scenario, "--as-of", "2031-01-12", "--calendar", calendar)
+    week = next(
+        f
+        for f in json.loads(result.output)["flags"]
+        if f["period"] == "2031-W02" and f["rule"] == "posting.days_per_week"
+    )
+    assert (week["required"], week["calendar"]) == (4, "override:cal-2031.json")
+    broken = tmp_path / "broken.json"
+    broken.write_text(json.dumps({"year": "soon"}))
+    bad = run(scenario, "--as-of", "2031-01-12", "--calendar", broken)
+    assert bad.exit_code == 2 and "year: expected an integer" in bad.output
+
+
+def test_a_county_rule_set_file_with_a_typo_is_reported(tmp_path, scenario_file):
+    county = tmp_path / "county.json"
+    county.write_text(
+        json.dumps(
+            {"name": "c", "versions": [{"rules": {"posting.days_per_week": {"min_dayz": 4}}}]}
+        )
+    )
+    result = run(scenario_file, "--as-of", "2026-03-08", "--ruleset", county)
+    assert result.exit_code == 2 and "min_dayz: unknown parameter" in result.output
