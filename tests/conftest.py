@@ -86,6 +86,7 @@ def app(backend: str, tmp_path: Any, request: pytest.FixtureRequest) -> Iterator
     from server.extensions import db
 
     with application.app_context():
+        db.session.remove()
         db.engine.dispose()
 
 
