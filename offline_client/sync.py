@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from offline_client.api import ServerAPI
+from offline_client.errors import ServerRefused
 from offline_client.store import LocalStore, RejectedChange, new_id
 from sync.batch import encode
 from sync.protocol import (
@@ -135,7 +136,15 @@ def push(
             B_CHANGES: [change.to_wire() for change in batch],
         }
         checkpoint("before_push")
-        answer = api.push(encode(body))
+        try:
+            answer = api.push(encode(body))
+        except ServerRefused as exc:
+            if exc.status != 413 or batch_size == 1:
+                raise
+            # A server with a lower limit than ours: the changes are in flight, so the next,
+            # smaller batch takes them again first, unchanged.
+            batch_size = max(1, batch_size // 2)
+            continue
         checkpoint("after_push")
         outcome = store.store_answers(answer.get("results") or [], batch)
         store.receive_clock(answer.get("clock"))

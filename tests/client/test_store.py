@@ -7,6 +7,7 @@ import sqlite3
 import pytest
 
 from offline_client.store import IN_FLIGHT, PENDING, REJECTED, SYNCED, open_store
+from sync.clock import HLCTimestamp
 from sync.protocol import VISITS, Op
 from tests.client.conftest import accepted, make_visit, rejected
 
@@ -226,10 +227,12 @@ def test_the_clock_and_the_device_id_survive_reopening(tmp_path):
     first.close()
     again = open_store(tmp_path / "c.sqlite")
     assert again.device_id == device
-    assert again.tick() > stamp
+    assert HLCTimestamp.decode(again.tick()) > HLCTimestamp.decode(stamp)
     again.close()
 
 
 def test_the_server_clock_moves_the_device_clock_past_it(store):
-    store.receive_clock("999999999999999-000005-server")
-    assert store.tick() > "999999999999999-000005-server"
+    server_clock = HLCTimestamp(99_999_999_999_999, 5, "server")
+    store.receive_clock(server_clock.encode())
+    mine = HLCTimestamp.decode(store.tick())
+    assert (mine.millis, mine.counter) > (server_clock.millis, server_clock.counter)

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import gzip
+import json
+
 import pytest
 
-from offline_client.errors import ServerUnreachable
+from offline_client.errors import ServerRefused, ServerUnreachable
 from offline_client.store import open_store
 from offline_client.sync import SyncSummary, push, run_sync
 from sync.protocol import VISITS
@@ -156,3 +159,19 @@ def test_push_stops_when_the_server_leaves_changes_unanswered(store):
     with pytest.raises(RuntimeError, match="did not answer"):
         push(store, Silent(), SyncSummary(), batch_size=10)
     assert store.outbox()[0].in_flight
+
+
+def test_a_batch_over_the_servers_limit_is_split_and_sent_again(store, server):
+    real_push = server.push
+
+    def push_at_most_four(body, compressed=True):
+        if len(json.loads(gzip.decompress(body))["changes"]) > 4:
+            raise ServerRefused(413, "batch_too_large", "a batch holds at most 4 changes")
+        return real_push(body, compressed=compressed)
+
+    server.push = push_at_most_four
+    for n in range(10):
+        store.save(VISITS, f"v{n}", make_visit(patients=n))
+    summary = run_sync(store, server, batch_size=16)
+    assert summary.accepted == 10
+    assert all(len(batch) <= 4 for batch in server.batches)
