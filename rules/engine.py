@@ -728,7 +728,7 @@ def _rule_training(ctx: _Context, doctors: list[Doctor]) -> Iterator[Flag]:
                     zh += f" {ctx.as_of}之后仅剩{len(remaining)}个工作日。"
                 yield ctx.flag(
                     rule, status, ("doctor", doctor.id), str(year), measured, need,
-                    [t.id for t in trainings if t.id], zh, en, version, doctor.id, (jan1, dec31),
+                    (), zh, en, version, doctor.id, (jan1, dec31),
                 )  # fmt: skip
 
 
@@ -853,7 +853,7 @@ def _rule_staffing(ctx: _Context) -> Iterator[Flag]:
                 )
                 yield ctx.flag(
                     rule, status, ("place", township.code), label, round(per_1000, 3), need,
-                    sorted(serving), zh, en, version, None, (first, last),
+                    (), zh, en, version, None, (first, last),
                 )  # fmt: skip
         rule = "staffing.qualified_share"
         if version.enabled(rule):
@@ -879,7 +879,7 @@ def _rule_staffing(ctx: _Context) -> Iterator[Flag]:
                 )
                 yield ctx.flag(
                     rule, status, ("place", county.code), label, round(share, 3), target,
-                    sorted(qualified), zh, en, version, None, (first, last),
+                    (), zh, en, version, None, (first, last),
                 )  # fmt: skip
 
 
