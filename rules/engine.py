@@ -688,16 +688,15 @@ def _rule_fixed_schedule(ctx: _Context, assignments: list[Assignment]) -> Iterat
 
 def _rule_training(ctx: _Context, doctors: list[Doctor]) -> Iterator[Flag]:
     index = ctx.index
-    village_doctors = index.village_doctors(
-        {p.code for p in index.places.values() if p.level == "village"}, date.min, date.max
-    )
+    all_villages = frozenset(p.code for p in index.places.values() if p.level == "village")
     for doctor in doctors:
-        if doctor.id not in village_doctors:
-            continue
-        first_year = index.first_day.year
-        for year in range(first_year, ctx.as_of.year + 1):
+        for year in range(index.first_day.year, ctx.as_of.year + 1):
             jan1, dec31 = date(year, 1, 1), date(year, 12, 31)
             if not ctx.touches(jan1, dec31):
+                continue
+            # A village doctor that year: home in a village, or a posting or patrol to one
+            # overlapping the year.
+            if doctor.id not in index.village_doctors(set(all_villages), jan1, dec31):
                 continue
             version, cal = ctx.version(jan1)
             trainings = [t for t in index.trainings_of.get(doctor.id, ()) if t.start.year == year]

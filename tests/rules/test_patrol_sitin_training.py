@@ -186,3 +186,12 @@ def test_one_training_or_nine_training_workdays_fail_once_the_year_is_over():
 def test_training_rules_apply_only_to_village_doctors():
     scenario = make_scenario(doctors=[make_doctor(home="T1")], trainings=[])
     assert flags_of("training.sessions_per_year", scenario, "2026-12-31", base="sichuan") == []
+
+
+def test_a_township_doctor_posted_to_a_village_counts_as_a_village_doctor_only_in_years_of_the_posting():
+    scenario = make_scenario(
+        doctors=[make_doctor(home="T1")],
+        assignments=[make_assignment(start="2026-03-02", end="2026-12-31")],
+    )
+    flags = flags_of("training.sessions_per_year", scenario, "2027-01-01", base="sichuan")
+    assert [f.period for f in flags] == ["2026"]
