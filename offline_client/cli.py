@@ -369,7 +369,8 @@ def sync_command(obj: Context, as_json: bool, batch_size: int, pull_limit: int) 
         echo_json(summary.to_json())
         return
     click.echo(
-        f"sent {summary.sent} (accepted {summary.accepted}, already there {summary.duplicates}), "
+        f"sent {summary.sent}: {summary.accepted} accepted, {summary.duplicates} already there, "
+        f"{len(summary.rejected)} rejected, {len(summary.conflicts)} in conflict; "
         f"received {summary.received}"
     )
     for rejection in summary.rejected:
@@ -466,19 +467,31 @@ def conflicts(ctx: click.Context, as_json: bool) -> None:
         return
     for view in views:
         c = view.conflict
-        click.echo(f"conflict {c.id}: {c.collection} {c.record_id} ({c.reason})")
-        click.echo(
-            f"  mine   ({c.incoming_op} on version {c.base_version}): {compact(c.incoming_data)}"
-        )
         theirs = view.theirs or {}
-        state = "deleted" if theirs.get("deleted") else compact(theirs.get("data"))
-        click.echo(f"  theirs (version {theirs.get('version', c.stored_version)}): {state}")
+        click.echo(f"conflict {c.id}: {c.collection} {c.record_id} ({c.reason})")
+        mine_data = None if c.incoming_op == "delete" else c.incoming_data
+        theirs_data = None if theirs.get("deleted") else theirs.get("data")
+        click.echo(f"  mine   ({c.incoming_op} on version {c.base_version}): {compact(mine_data)}")
+        click.echo(
+            f"  theirs (version {theirs.get('version', c.stored_version)}): {compact(theirs_data)}"
+        )
+        for name, (mine_value, their_value) in differences(mine_data, theirs_data).items():
+            click.echo(f"  differs: {name}: mine {mine_value!r}, theirs {their_value!r}")
 
 
 def compact(data: JSON | None) -> str:
-    if not data:
-        return "-"
+    if data is None:
+        return "(deleted)"
     return json.dumps(data, ensure_ascii=False, sort_keys=True)
+
+
+def differences(mine: JSON | None, theirs: JSON | None) -> dict[str, tuple[Any, Any]]:
+    """Fields whose values differ between both versions (none when one side is deleted)."""
+    if mine is None or theirs is None:
+        return {}
+    ignored = {"recorded_at", "device_id"}
+    names = sorted((set(mine) | set(theirs)) - ignored)
+    return {n: (mine.get(n), theirs.get(n)) for n in names if mine.get(n) != theirs.get(n)}
 
 
 @conflicts.command("resolve")

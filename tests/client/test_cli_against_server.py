@@ -68,7 +68,7 @@ def test_visits_logged_with_the_server_down_are_sent_at_the_next_sync(device, se
     save_session(device.data_dir, session)
     out = device.run("sync")
 
-    assert "sent 2 (accepted 2" in out
+    assert "sent 2: 2 accepted" in out
     assert device.status()["pending"] == 0
     assert device.status()["last_sync_at"]
     on_server = servers_view(device)
@@ -122,7 +122,7 @@ def test_a_rejected_visit_does_not_block_the_others_and_is_resent_once_edited(de
 
     assert "sent 0" in device.run("sync"), "not sent again until edited"
     device.run("visit", "edit", bad, "--place", VILLAGE_2)
-    assert "sent 1 (accepted 1" in device.run("sync")
+    assert "sent 1: 1 accepted" in device.run("sync")
     assert device.status()["rejected"] == []
     assert servers_view(device)[bad]["place"] == VILLAGE_2
 
@@ -134,7 +134,7 @@ def test_an_expired_access_token_is_refreshed_without_asking_to_log_in(device):
 
     out = device.run("sync")
 
-    assert "accepted 1" in out
+    assert "1 accepted" in out
     assert load_session(device.data_dir).access_token != before
 
 
@@ -198,6 +198,7 @@ def test_a_conflict_shows_both_versions(device):
     assert conflict["theirs"]["data"]["patients"] == 10
     text = second.run("conflicts")
     assert f"conflict {conflict_id}" in text and "mine" in text and "theirs" in text
+    assert "differs: patients: mine 20, theirs 10" in text
     assert conflict_id in {c["id"] for c in second.status()["conflicts"]}
 
 
@@ -256,7 +257,7 @@ def test_leave_is_recorded_offline_and_synced(device):
     leave_id = device.run(
         "leave", "add", "--start", "2026-03-16", "--end", "2026-03-17", "--reason", "县里培训"
     ).strip()
-    assert "accepted 1" in device.run("sync")
+    assert "1 accepted" in device.run("sync")
     [row] = [r for r in json.loads(device.run("leave", "list", "--json")) if r["id"] == leave_id]
     assert row["sync"] == "synced" and row["version"] == 1
 
