@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import uuid
+from datetime import date
 from typing import Any
 
 from flask import Blueprint, current_app, jsonify, request
 from flask.typing import ResponseReturnValue
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from server.auth import COUNTY_ADMIN, TOWNSHIP_REVIEWER, current_actor, login_required
 from server.errors import ApiError
 from server.extensions import db
-from server import sync_service
-from server.models import SyncRecord
+from server import flags, sync_service
+from server.models import FlagRecord, SyncRecord
 from server.store import row_to_wire
 from sync.batch import BodyDecodeError, BodyTooLarge, decode
 from sync.clock import HybridLogicalClock
@@ -22,6 +25,7 @@ from sync.protocol import DEFAULT_PULL_LIMIT, DEVICE_COLLECTIONS, MAX_PULL_LIMIT
 from sync.records import BatchFormatError, BatchTooLarge, Change, PushBatch, parse_push
 from sync.store import InvalidCursor
 
+log = logging.getLogger(__name__)
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
 _clock_lock = threading.Lock()
@@ -68,8 +72,28 @@ def push() -> ResponseReturnValue:
         raise ApiError(400, ErrorCode.INVALID_REQUEST, str(exc), errors=exc.errors) from exc
     with _clock_lock:
         clock = _server_clock()
-    answer = sync_service.push(db.session, current_actor(), batch, clock)
+    answer = sync_service.push(db.session, current_actor(), batch, clock,
+                               after_push=reevaluate_flags)
     return jsonify(answer)
+
+
+def rules_as_of() -> date:
+    configured = current_app.config.get("ZHUXUN_RULES_AS_OF")
+    return date.fromisoformat(configured) if configured else flags.today_in_china()
+
+
+def reevaluate_flags(session: Session, rows: list[SyncRecord]) -> None:
+    """Re-evaluate the flags of the doctor-weeks a push touched. The push is committed
+    already; a failure here is logged and repaired by the next evaluation, never lost."""
+    doctors, period = flags.affected_by(rows)
+    if not doctors or period is None:
+        return
+    try:
+        flags.reevaluate(session, doctors, period, ruleset=current_app.config["ZHUXUN_RULESET"],
+                         as_of=rules_as_of(), cause="push")
+    except Exception:  # noqa: BLE001 - derived data; see the docstring
+        session.rollback()
+        log.exception("flag re-evaluation failed for %s", sorted(doctors))
 
 
 def _int_arg(name: str, default: int, low: int, high: int) -> int:
@@ -99,6 +123,41 @@ def _scoped_record(collection: str, record_id: str) -> SyncRecord:
         # The same answer for "missing" and "not yours": existence is not leaked.
         raise ApiError(404, ErrorCode.NOT_FOUND, f"no {collection} record {record_id!r}")
     return row
+
+
+FLAG_FILTERS = ("rule", "doctor", "period", "status", "state", "place")
+
+
+@bp.get("/flags")
+@login_required()
+def list_flags() -> ResponseReturnValue:
+    """Flags in the caller's scope; filter by rule, doctor, place, period, status, state."""
+    actor = current_actor()
+    limit = _int_arg("limit", 200, 1, 5000)
+    offset = _int_arg("offset", 0, 0, 10**9)
+    if actor.role == "doctor":
+        query = select(FlagRecord).where(FlagRecord.doctor_id == actor.doctor_id)
+    elif actor.role == "township_reviewer":
+        query = select(FlagRecord).where(FlagRecord.township_code == actor.township_code)
+    else:
+        query = select(FlagRecord).where(FlagRecord.county_code == actor.county_code)
+    args = request.args
+    if args.get("rule"):
+        query = query.where(FlagRecord.rule == args["rule"])
+    if args.get("doctor"):
+        query = query.where(FlagRecord.doctor_id == args["doctor"])
+    if args.get("period"):
+        query = query.where(FlagRecord.period == args["period"])
+    if args.get("status"):
+        query = query.where(FlagRecord.status == args["status"])
+    if args.get("state"):
+        query = query.where(FlagRecord.state == args["state"])
+    if args.get("place"):
+        query = query.where(FlagRecord.subject_id == args["place"])
+    rows = db.session.scalars(query.order_by(FlagRecord.key).offset(offset).limit(limit))
+    return jsonify({"items": [{**r.body, "state": r.state,
+                               "opened_at": r.opened_at.isoformat() if r.opened_at else None}
+                              for r in rows], "offset": offset, "limit": limit})
 
 
 @bp.get("/<collection>")
@@ -146,7 +205,8 @@ def correct_record(collection: str, record_id: str) -> ResponseReturnValue:
                       items=[change])
     with _clock_lock:
         clock = _server_clock()
-    result = sync_service.push(db.session, current_actor(), batch, clock)["results"][0]
+    result = sync_service.push(db.session, current_actor(), batch, clock,
+                               after_push=reevaluate_flags)["results"][0]
     if result["status"] == Status.REJECTED:
         raise ApiError(400, result.get("code", ErrorCode.VALIDATION), "the correction is not valid",
                        errors=result.get("errors"))

@@ -91,10 +91,36 @@ def import_command(file: Path) -> None:
             report = import_scenario(db.session, scenario, progress=progress)
         except ScenarioError as exc:
             raise click.ClickException(str(exc)) from exc
+        changes = _evaluate_all(app)
     for name, count in sorted(report.counts.items()):
         click.echo(f"imported {count} {name}")
     for name, count in sorted(report.unchanged.items()):
         click.echo(f"unchanged {count} {name}")
+    click.echo(f"flags: {changes.opened} opened, {changes.changed} changed, "
+               f"{changes.resolved} resolved, {changes.reopened} reopened")
+
+
+def _evaluate_all(app: Any) -> Any:
+    from rules import RuleSetError
+    from server.api import rules_as_of
+    from server.extensions import db
+    from server.flags import evaluate_all
+
+    try:
+        return evaluate_all(db.session, ruleset=app.config["ZHUXUN_RULESET"],
+                            as_of=rules_as_of(), cause="evaluate")
+    except RuleSetError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+@cli.command("reevaluate")
+def reevaluate_command() -> None:
+    """Evaluate every rule for every county again and store what changed (with history)."""
+    app = _app()
+    with app.app_context():
+        changes = _evaluate_all(app)
+    click.echo(f"flags: {changes.opened} opened, {changes.changed} changed, "
+               f"{changes.resolved} resolved, {changes.reopened} reopened")
 
 
 @cli.command("serve")

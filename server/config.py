@@ -42,6 +42,8 @@ def from_environment(instance_path: str) -> dict[str, Any]:
         ),
         "MAX_CONTENT_LENGTH": _int_env("ZHUXUN_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES),
         "ZHUXUN_RULESET": os.environ.get("ZHUXUN_RULESET", "guangxi"),
+        # The evaluation date of flags; empty means today in China (UTC+8).
+        "ZHUXUN_RULES_AS_OF": os.environ.get("ZHUXUN_RULES_AS_OF") or None,
     }
 
 

@@ -189,3 +189,37 @@ class RevokedToken(db.Model):  # type: ignore[name-defined,misc]
     jti: Mapped[str] = mapped_column(String(64), primary_key=True)
     revoked_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class FlagRecord(db.Model):  # type: ignore[name-defined,misc]
+    """The current judgement of one rule on one subject in one period (key from rules)."""
+
+    __tablename__ = "flags"
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    rule: Mapped[str] = mapped_column(String(64), index=True)
+    status: Mapped[str] = mapped_column(String(16))  # violation | at_risk (as last judged)
+    state: Mapped[str] = mapped_column(String(16), index=True)  # open | resolved | excused
+    subject_type: Mapped[str] = mapped_column(String(16))
+    subject_id: Mapped[str] = mapped_column(String(64), index=True)
+    period: Mapped[str] = mapped_column(String(32), index=True)
+    doctor_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    township_code: Mapped[str | None] = mapped_column(String(32), index=True)
+    county_code: Mapped[str | None] = mapped_column(String(32), index=True)
+    scope_start: Mapped[date] = mapped_column(Date)
+    scope_end: Mapped[date] = mapped_column(Date)
+    body: Mapped[dict[str, Any]] = mapped_column(JSON)  # the flag as rules.Flag.to_dict()
+    opened_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class FlagHistory(db.Model):  # type: ignore[name-defined,misc]
+    """Every change of a flag: a re-evaluation never rewrites a past result silently."""
+
+    __tablename__ = "flag_history"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    key: Mapped[str] = mapped_column(String(200), index=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    change: Mapped[str] = mapped_column(String(16))  # opened | changed | resolved | reopened
+    before: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    after: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    cause: Mapped[str] = mapped_column(String(64))

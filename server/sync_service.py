@@ -4,6 +4,7 @@ errors are domain exceptions or per-record results."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -149,8 +150,17 @@ def clock_skew(sent_at: str | None, now: datetime) -> float | None:
     return round((sent - now).total_seconds(), 3)
 
 
+# Called after a push commits, with the written records, to re-evaluate their flags.
+AfterPush = Callable[[Session, list[SyncRecord]], None]
+
+
 def push(
-    session: Session, actor: Actor, batch: PushBatch, clock: HybridLogicalClock
+    session: Session,
+    actor: Actor,
+    batch: PushBatch,
+    clock: HybridLogicalClock,
+    *,
+    after_push: AfterPush | None = None,
 ) -> dict[str, Any]:
     now = datetime.now(UTC)
     prepared = prepare(session, actor, batch, now)
@@ -169,6 +179,10 @@ def push(
         if valid else []
     )
     results = [item if isinstance(item, ChangeResult) else next(applied) for item in prepared]
+    written = [(r.collection, r.id) for r in results if r.status is Status.ACCEPTED]
+    if after_push is not None and written:
+        rows = [row for key in written if (row := session.get(SyncRecord, key)) is not None]
+        after_push(session, rows)
     if batch.clock:
         try:
             clock.receive(HLCTimestamp.decode(batch.clock), max_drift_ms=MAX_CLOCK_DRIFT_MS)
