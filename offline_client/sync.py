@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from offline_client.api import ServerAPI
-from offline_client.errors import ServerRefused
+from offline_client.errors import ClientError, ServerRefused
 from offline_client.store import LocalStore, RejectedChange, new_id
 from sync.batch import encode
 from sync.protocol import (
@@ -28,6 +28,7 @@ from sync.protocol import (
     B_SENT_AT,
     DEFAULT_MAX_BATCH_CHANGES,
     DEFAULT_PULL_LIMIT,
+    ErrorCode,
 )
 from sync.records import JSON
 from sync.store import Conflict
@@ -38,7 +39,7 @@ CRASH_POINTS = ("before_push", "after_push", "mid_pull")
 Progress = Callable[[str], None]
 
 
-class IncompleteAnswer(RuntimeError):
+class IncompleteAnswer(ClientError):
     """The server answered a batch without an answer for every change in it."""
 
 
@@ -171,7 +172,15 @@ def pull(
     cursor = store.cursor
     pages = 0
     while True:
-        page = api.pull(cursor, limit)
+        try:
+            page = api.pull(cursor, limit)
+        except ServerRefused as exc:
+            if exc.code != str(ErrorCode.INVALID_CURSOR) or not cursor:
+                raise
+            # The server no longer knows this cursor (a restored or rebuilt database): pull
+            # everything again. Pulled records are idempotent, so this costs only time.
+            cursor = None
+            continue
         changes = page.get("changes") or []
         next_cursor = str(page.get("cursor") or cursor or "")
         store.apply_pulled(changes, next_cursor)

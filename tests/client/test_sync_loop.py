@@ -9,7 +9,7 @@ import pytest
 
 from offline_client.errors import ServerRefused, ServerUnreachable
 from offline_client.store import open_store
-from offline_client.sync import SyncSummary, push, run_sync
+from offline_client.sync import IncompleteAnswer, SyncSummary, push, run_sync
 from sync.protocol import VISITS
 from tests.client.conftest import make_visit
 from tests.client.fakes import FakeServer
@@ -156,7 +156,7 @@ def test_push_stops_when_the_server_leaves_changes_unanswered(store):
             return {"results": []}
 
     store.save(VISITS, "v", make_visit())
-    with pytest.raises(RuntimeError, match="did not answer"):
+    with pytest.raises(IncompleteAnswer, match="did not answer"):
         push(store, Silent(), SyncSummary(), batch_size=10)
     assert store.outbox()[0].in_flight
 
@@ -175,3 +175,19 @@ def test_a_batch_over_the_servers_limit_is_split_and_sent_again(store, server):
     summary = run_sync(store, server, batch_size=16)
     assert summary.accepted == 10
     assert all(len(batch) <= 4 for batch in server.batches)
+
+
+def test_a_cursor_the_server_no_longer_knows_starts_the_pull_again(store, server):
+    real_pull = server.pull
+
+    def pull_forgetting_cursors(cursor, limit):
+        if cursor == "bogus":
+            raise ServerRefused(400, "invalid_cursor", "not a cursor this server issued")
+        return real_pull(cursor, limit)
+
+    server.pull = pull_forgetting_cursors
+    server.authority.save(VISITS, "v1", make_visit())
+    store.apply_pulled([], "bogus")
+    summary = run_sync(store, server)
+    assert summary.received == 1
+    assert store.get(VISITS, "v1") is not None
