@@ -33,7 +33,7 @@ format: $(STAMP) ## apply ruff's formatting and safe fixes
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-demo: $(STAMP) ## seed a demo county into SQLite, sync two simulated tablets, leave the server running
+demo: $(STAMP) ## seed a demo county into SQLite, start the server, sync two simulated tablets; Ctrl-C stops it
 	$(BIN)/zhuxun demo --run
 
 clean: ## remove the environment and build leftovers

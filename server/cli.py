@@ -153,6 +153,41 @@ def serve_command(host: str, port: int, workers: int, threads: int) -> None:
     _Server().run()
 
 
+@cli.command("demo")
+@click.option("--seed", default=2026, show_default=True, type=int)
+@click.option("--townships", default=10, show_default=True, type=int)
+@click.option("--villages", default=120, show_default=True, type=int)
+@click.option("--doctors", default=150, show_default=True, type=int)
+@click.option("--weeks", default=26, show_default=True, type=int)
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
+              help="only write the scenario file (the `import` format) and stop")
+@click.option("--run", is_flag=True, help="seed, serve, simulate two tablets (what `make demo` does)")
+@click.option("--dir", "directory", default="instance/demo", show_default=True,
+              type=click.Path(file_okay=False, path_type=Path), help="where the demo keeps its files")
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--serve/--no-serve", default=True, show_default=True,
+              help="keep the server running at the end (Ctrl-C stops it)")
+def demo_command(seed: int, townships: int, villages: int, doctors: int, weeks: int,
+                 out: Path | None, run: bool, directory: Path, port: int, serve: bool) -> None:
+    """A demo county: generate it (--out), or run the whole demo (--run)."""
+    from server.demo_data import generate_county, summarize, write_scenario
+
+    sizes = {"townships": townships, "villages": villages, "doctors": doctors, "weeks": weeks}
+    try:
+        if run:
+            from server.demo import run_demo
+
+            run_demo(directory=directory, port=port, serve=serve, sizes=sizes, seed=seed)
+            return
+        scenario = generate_county(seed=seed, **sizes)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from exc
+    if out is None:
+        raise click.UsageError("say --out FILE to write the scenario, or --run for the whole demo")
+    write_scenario(out, scenario)
+    click.echo(f"wrote {out}: {json.dumps(summarize(scenario), ensure_ascii=False)}")
+
+
 def _register_optional() -> None:
     """Commands from the pure packages, registered when present."""
     try:

@@ -117,3 +117,28 @@ def test_create_user_explains_a_wrong_unit(env: dict[str, str]) -> None:
 def test_evaluate_is_available_from_the_server_cli(env: dict[str, str], tmp_path: Any) -> None:
     done = run(env, "evaluate", "--help")
     assert "--as-of" in done.stdout
+
+
+def test_the_demo_runs_end_to_end_and_reports_the_conflict(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ZHUXUN_")}
+    done = subprocess.run(
+        [ZHUXUN, "demo", "--run", "--townships", "2", "--villages", "6", "--doctors", "6",
+         "--weeks", "2", "--dir", str(tmp_path / "demo"), "--port", str(free_port()),
+         "--no-serve"],
+        env=env, capture_output=True, text=True, timeout=300,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    out = done.stdout
+    assert "2 accepted" in out, "the tablet's two offline visits reached the server"
+    assert "1 in conflict" in out and "differs: patients: mine 12, theirs 9" in out
+    assert "Zhuxun is running at http://127.0.0.1:" in out and "password zhuxun-demo-2026" in out
+    assert "Traceback" not in done.stderr
+
+
+def test_demo_out_writes_a_scenario_that_import_reads(env: dict[str, str], tmp_path: Path) -> None:
+    path = tmp_path / "county.json"
+    run(env, "demo", "--out", str(path), "--townships", "2", "--villages", "5", "--doctors", "4",
+        "--weeks", "1")
+    scenario = json.loads(path.read_text(encoding="utf-8"))
+    assert len(scenario["doctors"]) == 4
+    assert "imported 4 doctors" in run(env, "import", str(path)).stdout
