@@ -10,7 +10,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
 from server import config as config_module
-from server.extensions import db, jwt
+from server.extensions import db, jwt, limiter
 
 
 def _tune_sqlite(engine: Engine) -> None:
@@ -38,6 +38,15 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     os.makedirs(app.instance_path, exist_ok=True)
     app.config.update(config_module.DEFAULTS)
     app.config.update(config_module.from_environment(app.instance_path))
+    # Login throttling (docs/reliability.md). "memory://" counts per process: with several
+    # workers or app servers set a shared store, e.g. redis://host:6379/0.
+    app.config["RATELIMIT_STORAGE_URI"] = (
+        os.environ.get("ZHUXUN_RATELIMIT_STORAGE_URI") or "memory://"
+    )
+    app.config["RATELIMIT_HEADERS_ENABLED"] = True
+    app.config["ZHUXUN_LOGIN_RATE_LIMIT"] = (
+        os.environ.get("ZHUXUN_LOGIN_RATE_LIMIT") or "10 per minute"
+    )
     if config:
         app.config.update(config)
     config_module.finalise(app.config)
@@ -45,6 +54,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
     db.init_app(app)
     jwt.init_app(app)
+    limiter.init_app(app)
     with app.app_context():
         if db.engine.dialect.name == "sqlite":
             _tune_sqlite(db.engine)
@@ -53,6 +63,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
     auth.init_jwt()
     errors.register(app)
+    auth.register_rate_limit_answer(app)
     app.register_blueprint(auth.bp)
     app.register_blueprint(auth.me_bp)
     app.register_blueprint(openapi.bp)

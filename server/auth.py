@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from functools import wraps
 from typing import Any, ParamSpec, TypeVar
 
-from flask import Blueprint, g, jsonify, request
+from flask import Blueprint, Flask, current_app, g, jsonify, request
 from flask.typing import ResponseReturnValue
 from flask_jwt_extended import (
     create_access_token,
@@ -25,7 +25,7 @@ from sqlalchemy import ColumnElement, and_, or_, select
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from server.errors import ApiError, error_response
-from server.extensions import db, jwt
+from server.extensions import db, jwt, limiter
 from server.models import Doctor, OrgUnit, RevokedToken, SyncRecord, User
 from sync.protocol import PLACES, ErrorCode
 
@@ -185,7 +185,36 @@ def _expires_in() -> int:
     return int(current_app.config["JWT_ACCESS_TOKEN_EXPIRES"].total_seconds())
 
 
+def _login_rate_limit() -> str:
+    return str(current_app.config["ZHUXUN_LOGIN_RATE_LIMIT"])
+
+
+def _login_rate_key() -> str:
+    """Attempts are counted per client address and username, so guessing one account's
+    password is slowed without locking out the other doctors behind the same clinic NAT."""
+    body = request.get_json(silent=True)
+    username = body.get("username") if isinstance(body, dict) else None
+    name = username[:150] if isinstance(username, str) else ""
+    return f"{request.remote_addr or '-'}|{name}"
+
+
+def register_rate_limit_answer(app: Flask) -> None:
+    """A throttled login answers 429 in the one error envelope, code `rate_limited`, with
+    Retry-After (added by flask-limiter's headers)."""
+    from flask_limiter.errors import RateLimitExceeded
+
+    @app.errorhandler(RateLimitExceeded)
+    def _rate_limited(exc: RateLimitExceeded) -> ResponseReturnValue:
+        return error_response(
+            429,
+            ErrorCode.RATE_LIMITED,
+            f"too many attempts ({exc.description}); wait a minute and try again",
+            details={"limit": str(exc.description)},
+        )
+
+
 @bp.post("/login")
+@limiter.limit(_login_rate_limit, key_func=_login_rate_key)
 def login() -> ResponseReturnValue:
     body = request.get_json(silent=True)
     if not isinstance(body, dict):

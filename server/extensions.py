@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from flask_jwt_extended import JWTManager
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy.orm import DeclarativeBase
 
@@ -13,3 +15,6 @@ class Base(DeclarativeBase):
 
 db = SQLAlchemy(model_class=Base)
 jwt = JWTManager()
+# No default limits: only the views that say so are limited (login). The storage comes from
+# RATELIMIT_STORAGE_URI, set in `create_app` from ZHUXUN_RATELIMIT_STORAGE_URI.
+limiter = Limiter(key_func=get_remote_address, default_limits=[])
