@@ -1,9 +1,10 @@
 """The HTTP side of the device: login, token refresh, push and pull, with retries.
 
-Network errors, 5xx and 429 are retried with exponential backoff and jitter, a bounded
+Network errors and 5xx are retried with exponential backoff and jitter, a bounded
 number of times (`sleep` is injectable, so tests do not wait). An expired access token
 (401 `token_expired`) is refreshed with the refresh token and the request retried once; only
-when refreshing fails is the person asked to log in again (docs/sync-protocol.md).
+when refreshing fails is the person asked to log in again (docs/sync-protocol.md). A 429
+is waited out when its Retry-After is short, and reported otherwise.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from sync.protocol import ErrorCode
 JSON = dict[str, Any]
 # docs/sync-protocol.md names this code, but sync.protocol.ErrorCode has no member for it.
 TOKEN_EXPIRED = "token_expired"  # noqa: S105 - an error code, not a password
-RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+RETRY_STATUSES = frozenset({500, 502, 503, 504})
 
 
 def _envelope(response: requests.Response) -> tuple[str, str, dict[str, list[str]]]:
@@ -36,6 +37,15 @@ def _envelope(response: requests.Response) -> tuple[str, str, dict[str, list[str
     if not isinstance(error, dict):
         return "", str(body)[:200], {}
     return str(error.get("code", "")), str(error.get("message", "")), error.get("errors") or {}
+
+
+def _retry_after(response: requests.Response) -> float | None:
+    """Retry-After in seconds (the delay form; an HTTP date is treated as unknown)."""
+    value = getattr(response, "headers", {}).get("Retry-After")
+    try:
+        return max(0.0, float(value)) if value is not None else None
+    except ValueError:
+        return None
 
 
 class ServerAPI:
@@ -157,6 +167,16 @@ class ServerAPI:
                 attempt += 1
                 if attempt < self.max_attempts:
                     self._backoff(attempt - 1)
+                continue
+            if response.status_code == 429:
+                # Throttled (logins are limited per minute): wait as told when that is short,
+                # otherwise say so; retrying sooner cannot help.
+                code, message, errors = _envelope(response)
+                wait = _retry_after(response)
+                attempt += 1
+                if wait is None or wait > self.max_backoff_s or attempt >= self.max_attempts:
+                    raise ServerRefused(429, code or str(ErrorCode.RATE_LIMITED), message, errors)
+                self.sleep(wait)
                 continue
             if response.status_code in RETRY_STATUSES:
                 code, message, _ = _envelope(response)

@@ -72,7 +72,9 @@ def flags_for_week(flags: list[Record], doctor: str | None, week: DateRange) -> 
     chosen = []
     for record in flags:
         data = record.data
-        if record.deleted or (doctor and data.get("doctor") not in (None, doctor)):
+        if record.deleted or data.get("state") == "resolved":
+            continue  # the server keeps a flag that no longer holds as `state: resolved`
+        if doctor and data.get("doctor") not in (None, doctor):
             continue
         span = period_range(data.get("period"))
         if span is not None and (span[1] < week[0] or span[0] > week[1]):

@@ -164,6 +164,8 @@ def start_server(root: Path, **extra_env: str) -> ServerProcess:
         "ZHUXUN_SECRET_KEY": uuid.uuid4().hex + uuid.uuid4().hex,
         "ZHUXUN_PASSWORD": PASSWORD,
         "HOME": str(root),  # gunicorn keeps its control socket under $HOME
+        # Every test logs in a few devices as d1; the production limit is 10 a minute.
+        "ZHUXUN_LOGIN_RATE_LIMIT": "10000 per minute",
         **extra_env,
     }
     server = ServerProcess(root=root, env=env)
@@ -214,26 +216,21 @@ class Device:
         self.run("login", "--server", self.server.url, "--username", username)
         return self
 
-    def add_visit(self, *, patients: int = 9, place: str = VILLAGE_1, day: int = 10) -> str:
-        return self.run(
-            "visit",
-            "add",
-            "--place",
-            place,
-            "--kind",
-            "patrol",
-            "--check-in",
-            f"2026-03-{day:02d}T08:00:00+08:00",
-            "--check-out",
-            f"2026-03-{day:02d}T12:00:00+08:00",
-            "--patients",
-            str(patients),
-            "--assignment",
-            "A1",
-        ).strip()
+    def add_visit(
+        self, *, patients: int = 9, place: str = VILLAGE_1, day: int = 10, date: str = ""
+    ) -> str:
+        """A half-day patrol visit (08:00-12:00) on `date`, or on 2026-03-`day`."""
+        date = date or f"2026-03-{day:02d}"
+        args = ["--place", place, "--kind", "patrol", "--assignment", "A1"]
+        args += ["--check-in", f"{date}T08:00:00+08:00", "--check-out", f"{date}T12:00:00+08:00"]
+        return self.run("visit", "add", *args, "--patients", str(patients)).strip()
 
     def visits(self) -> dict[str, dict[str, Any]]:
         return {row["id"]: row for row in json.loads(self.run("visit", "list", "--json"))}
 
     def status(self) -> dict[str, Any]:
         return json.loads(self.run("status", "--json"))
+
+    def status_for(self, week: str) -> list[dict[str, Any]]:
+        """The duty flags `status` shows for an ISO week."""
+        return json.loads(self.run("status", "--json", "--week", week))["flags"]

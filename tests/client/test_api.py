@@ -13,10 +13,11 @@ from offline_client.session import Session
 
 
 class Response:
-    def __init__(self, status: int, body: dict):
+    def __init__(self, status: int, body: dict, headers: dict | None = None):
         self.status_code = status
         self._body = body
         self.text = json.dumps(body)
+        self.headers = headers or {}
 
     def json(self):
         return self._body
@@ -109,3 +110,23 @@ def test_a_push_is_sent_gzipped_with_its_content_encoding():
     headers = http.calls[0]["headers"]
     assert headers["Content-Encoding"] == "gzip"
     assert headers["Content-Type"] == "application/json"
+
+
+def test_a_short_retry_after_is_waited_out():
+    throttled = Response(
+        429, {"error": {"code": "rate_limited", "message": "slow down"}}, {"Retry-After": "1"}
+    )
+    http = FakeHTTP(throttled, Response(200, PAGE))
+    api, sleeps, _ = make_api(http)
+    assert api.pull(None, 10) == PAGE
+    assert sleeps == [1.0]
+
+
+def test_a_long_throttle_is_reported_not_retried():
+    throttled = Response(
+        429, {"error": {"code": "rate_limited", "message": "wait a minute"}}, {"Retry-After": "60"}
+    )
+    api, sleeps, _ = make_api(FakeHTTP(throttled))
+    with pytest.raises(ServerRefused, match="rate_limited"):
+        api.pull(None, 10)
+    assert sleeps == []

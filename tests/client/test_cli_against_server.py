@@ -267,3 +267,17 @@ def test_status_says_when_no_duty_flags_were_pulled(device):
     text = device.run("status")
     assert "last successful sync:" in text and "never" not in text
     assert "duty 20" in text and "flag" in text
+
+
+def test_status_shows_the_weeks_duty_flags_pulled_from_the_server(device):
+    # Patrol A1 asks for two half-day sessions a week; 2026-W20 is this test's own week.
+    device.add_visit(date="2026-05-12")
+    device.run("sync")
+    [short] = [f for f in device.status_for("2026-W20") if f["rule"] == "patrol.per_week"]
+    assert (short["measured"], short["required"], short["status"]) == (1, 2, "violation")
+    assert "patrol.per_week 2026-W20" in device.run("status", "--week", "2026-W20")
+
+    device.add_visit(date="2026-05-14")
+    device.run("sync")
+
+    assert "patrol.per_week" not in {f["rule"] for f in device.status_for("2026-W20")}
