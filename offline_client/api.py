@@ -16,7 +16,7 @@ from typing import Any
 
 import requests
 
-from offline_client.errors import LoginRequired, ServerRefused, ServerUnreachable
+from offline_client.errors import ClientError, LoginRequired, ServerRefused, ServerUnreachable
 from offline_client.session import Session
 from sync.batch import GZIP
 from sync.protocol import ErrorCode
@@ -168,6 +168,9 @@ class ServerAPI:
                 if attempt < self.max_attempts:
                     self._backoff(attempt - 1)
                 continue
+            except requests.RequestException as exc:
+                # Not the network: a malformed server address, too many redirects…
+                raise ClientError(f"cannot talk to {self.session.server}: {exc}") from exc
             if response.status_code == 429:
                 # Throttled (logins are limited per minute): wait as told when that is short,
                 # otherwise say so; retrying sooner cannot help.

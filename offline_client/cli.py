@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import sqlite3
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -102,6 +103,11 @@ class ClientGroup(click.Group):
             return super().invoke(ctx)
         except (ClientError, UnknownCollection) as exc:
             raise click.ClickException(str(exc)) from exc
+        except sqlite3.OperationalError as exc:
+            # Another zhuxun-client process held the device database past the busy timeout.
+            raise click.ClickException(
+                f"the device database is busy or unreadable ({exc}); try again"
+            ) from exc
 
 
 def echo_json(value: Any) -> None:
@@ -142,6 +148,8 @@ def cli(ctx: click.Context, data_dir: Path) -> None:
 @click.pass_obj
 def login(obj: Context, server: str, username: str, password: str) -> None:
     """Log in; the tokens are kept in the data directory, readable by you only."""
+    if not server.startswith(("http://", "https://")):
+        raise click.BadParameter("give the address with http:// or https://", param_hint="--server")
     try:
         session = ServerAPI.login(server, username, password, **network_options())
     except ClientError as exc:

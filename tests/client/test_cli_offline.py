@@ -179,3 +179,18 @@ def test_a_week_runs_monday_to_sunday():
     from datetime import date
 
     assert week_range(today=date(2026, 3, 12)) == (date(2026, 3, 9), date(2026, 3, 15))
+
+
+def test_a_server_address_without_a_scheme_is_refused(tmp_path):
+    out = run(
+        tmp_path,
+        "login",
+        "--server",
+        "zhuxun.example.cn",
+        "--username",
+        "d1",
+        "--password",
+        "x",
+        ok=False,
+    )
+    assert "http:// or https://" in out
