@@ -7,6 +7,7 @@ from typing import Any
 import requests
 
 from tests.builders import PASSWORD
+from tests.reliability.support import sqlite_unless_long
 
 LOGIN = "/api/v1/auth/login"
 
@@ -17,6 +18,7 @@ def _login(live: Any, username: str, password: str) -> requests.Response:
     )
 
 
+@sqlite_unless_long
 def test_the_eleventh_login_attempt_in_a_minute_is_refused_in_the_error_envelope(
     live: Any,
 ) -> None:
@@ -32,6 +34,7 @@ def test_the_eleventh_login_attempt_in_a_minute_is_refused_in_the_error_envelope
     assert _login(live, "d1", PASSWORD).status_code == 429
 
 
+@sqlite_unless_long
 def test_the_limit_is_per_username_so_a_neighbour_at_the_same_clinic_still_signs_in(
     live: Any,
 ) -> None:
@@ -41,6 +44,7 @@ def test_the_limit_is_per_username_so_a_neighbour_at_the_same_clinic_still_signs
     assert _login(live, "d2", PASSWORD).status_code == 200
 
 
+@sqlite_unless_long
 def test_other_endpoints_are_not_throttled(api: Any) -> None:
     d1 = api("d1")
     statuses = {d1.get("/me").status_code for _ in range(30)}
