@@ -36,5 +36,17 @@ format: $(STAMP) ## apply ruff's formatting and safe fixes
 demo: $(STAMP) ## seed a demo county into SQLite, start the server, sync two simulated tablets; Ctrl-C stops it
 	$(BIN)/zhuxun demo --run
 
+bench: $(STAMP) ## full benchmarks (minutes); tables appended to docs/benchmarks.md
+	$(BIN)/python bench/record.py "Rules engine" full -- $(BIN)/python bench/bench_rules.py
+	$(BIN)/python bench/bench_push.py --chart
+	$(BIN)/python bench/bench_wire.py
+	$(BIN)/python bench/bench_pull.py
+
+bench-short: $(STAMP) ## benchmark smoke run (about 2 minutes; fails on errors, never on speed)
+	$(BIN)/python bench/record.py "Rules engine" short -- $(BIN)/python bench/bench_rules.py --short
+	$(BIN)/python bench/bench_push.py --short
+	$(BIN)/python bench/bench_wire.py --short
+	$(BIN)/python bench/bench_pull.py --short
+
 clean: ## remove the environment and build leftovers
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache .mypy_cache
