@@ -53,7 +53,8 @@ JSON = dict[str, Any]
 def county(
     visits: int, *, doctors: int, seed: int = SEED, start: date = date(2025, 1, 6), weeks: int = 0
 ) -> JSON:
-    """A demo county with at least `visits` visits, cut to exactly that many (earliest first).
+    """A demo county with at least `visits` visits, cut to exactly that many (earliest first;
+    0 keeps them all).
 
     The generator writes 2 to 6 visits a doctor-week; the weeks follow from the count,
     villages and townships from the doctors (the generator's 150 : 120 : 10). Starting on
@@ -66,8 +67,10 @@ def county(
     )  # fmt: skip
     if len(scenario["visits"]) < visits:
         raise SystemExit(f"the generator gave {len(scenario['visits'])} visits, wanted {visits}")
-    scenario["visits"] = scenario["visits"][:visits]
-    if visits and scenario["visits"][-1]["check_in"][:10] >= date.today().isoformat():
+    if visits:
+        scenario["visits"] = scenario["visits"][:visits]
+    last = scenario["visits"][-1]["check_in"][:10] if scenario["visits"] else ""
+    if last >= date.today().isoformat():
         raise SystemExit("the visits reach today; fewer weeks, more doctors or an earlier start")
     return scenario
 

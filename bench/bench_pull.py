@@ -1,0 +1,221 @@
+"""Incremental pull: 100 changed visits among a small and a large table, side by side.
+
+    python bench/bench_pull.py [--short] [--small N] [--large N] [--no-save]
+
+One database is prepared with the `zhuxun` commands (the seeded demo county without visits,
+a doctor and the county admin), then copied once per size. Each copy is seeded fast by
+writing N visits straight into `sync_records` and `visits` (the schema of server/models.py)
+with sqlite3 — a million pushes over HTTP would take hours — spread over the county's
+doctors. Then `zhuxun serve` runs, the doctor pushes 100 edits of their own visits over
+HTTP, and the pull from the cursor just before those edits is timed (median of repeats), as
+that doctor and as the county admin, with its bytes. Goal (issue 7): the large case costs at
+most 1.5x the small one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import shutil
+import statistics
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import common
+import requests
+
+from sync.clock import HybridLogicalClock
+
+CHANGED = 100
+REPEATS = 7
+_DT = "%Y-%m-%d %H:%M:%S.%f"  # how SQLAlchemy's DateTime stores a value in SQLite
+
+
+def _stamp(iso: str) -> str:
+    return datetime.fromisoformat(iso).strftime(_DT)
+
+
+def seed(db_path: Path, scenario: common.JSON, total: int, doctor: str) -> list[str]:
+    """Write `total` visits (version 1) straight into the tables; the ids of `doctor`'s
+    last CHANGED ones, the visits the bench edits."""
+    townships = {p["code"]: p["parent"] if p["level"] == "village" else p["code"]
+                 for p in scenario["places"]}  # fmt: skip
+    county = scenario["county"]["code"]
+    templates = scenario["visits"]
+    db = common.sqlite_connect(db_path)
+    seq = db.execute("SELECT value FROM sync_counter WHERE id = 1").fetchone()[0]
+    now = datetime.now(UTC).strftime(_DT)
+    own: list[str] = []
+    db.execute("BEGIN IMMEDIATE")
+    chunk = 50_000
+    for start in range(0, total, chunk):
+        records, typed = [], []
+        for i in range(start, min(total, start + chunk)):
+            v = templates[i % len(templates)]
+            vid = f"S-{i:07d}"
+            seq += 1
+            data = {k: x for k, x in v.items() if k != "id"}
+            data.update(device_id=f"bench-{v['doctor'].lower()}", form_version=1)
+            township = townships[v["place"]]
+            records.append(("visits", vid, 1, 0, json.dumps(data, ensure_ascii=False), seq, None,
+                            v["doctor"], township, county, now, common.username(v["doctor"]),
+                            data["device_id"], 0.0))  # fmt: skip
+            typed.append((vid, v["doctor"], v["place"], v.get("assignment"), v["kind"],
+                           _stamp(v["check_in"]), _stamp(v["check_out"]), v["check_in"][:10],
+                           v["patients"], 0, 1))  # fmt: skip
+            if v["doctor"] == doctor:
+                own.append(vid)
+        db.executemany(
+            "INSERT INTO sync_records (collection, id, version, deleted, data, seq, hlc, "
+            "doctor_id, township_code, county_code, updated_at, updated_by, device_id, "
+            "clock_skew_s) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            records,
+        )
+        db.executemany(
+            "INSERT INTO visits (id, doctor_id, place_code, assignment_id, kind, check_in, "
+            "check_out, local_date, patients, deleted, version) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            typed,
+        )
+    db.execute("UPDATE sync_counter SET value = ? WHERE id = 1", (seq,))
+    db.execute("COMMIT")
+    db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    db.execute("ANALYZE")
+    db.close()
+    return own[-CHANGED:]
+
+
+def edit(url: str, http: requests.Session, db_path: Path, ids: list[str]) -> int:
+    """Push CHANGED edits of the doctor's visits over HTTP; the cursor just before them."""
+    db = common.sqlite_connect(db_path)
+    before = db.execute("SELECT value FROM sync_counter WHERE id = 1").fetchone()[0]
+    marks = ",".join("?" * len(ids))
+    rows = db.execute(
+        f"SELECT id, data FROM sync_records WHERE collection = 'visits' AND id IN ({marks})", ids
+    ).fetchall()
+    db.close()
+    device = "bench-editor"
+    clock = HybridLogicalClock(device)
+    changes = []
+    for vid, data in rows:
+        data = json.loads(data)
+        data["patients"] += 1
+        change = common.visit_change({"id": vid, **data}, device, clock)
+        change["base_version"] = 1
+        changes.append(change)
+    answer = http.post(url + "/api/v1/sync/push", data=common.push_body(changes, device, clock),
+                       headers={"Content-Type": "application/json", "Content-Encoding": "gzip"},
+                       timeout=120)  # fmt: skip
+    answer.raise_for_status()
+    statuses = {r["status"] for r in answer.json()["results"]}
+    if statuses != {"accepted"}:
+        raise SystemExit(f"error: the edits were answered {statuses}")
+    return int(before)
+
+
+def timed_pull(url: str, http: requests.Session, cursor: int) -> tuple[float, int, list[dict]]:
+    """Pull from `cursor` to quiet; the median seconds, bytes on the wire and the changes."""
+    times, size, changes = [], 0, []
+    for _ in range(REPEATS + 1):  # the first warms the worker up and is not counted
+        started = time.perf_counter()
+        size, changes, at, more = 0, [], str(cursor), True
+        while more:
+            answer = http.get(url + "/api/v1/sync/pull", params={"cursor": at, "limit": 500},
+                              timeout=120)  # fmt: skip
+            answer.raise_for_status()
+            size += int(answer.headers.get("Content-Length") or len(answer.content))
+            page = answer.json()
+            changes += page["changes"]
+            at, more = page["cursor"], page["has_more"]
+        times.append(time.perf_counter() - started)
+    return statistics.median(times[1:]), size, changes
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--short", action="store_true", help="10,000 and 50,000 visits")
+    parser.add_argument("--small", type=int, default=10_000)
+    parser.add_argument("--large", type=int, help="default 1,000,000; short 50,000")
+    parser.add_argument("--no-save", action="store_true")
+    args = parser.parse_args()
+    large = args.large or (50_000 if args.short else 1_000_000)
+    scenario = common.county(0, doctors=20, weeks=26)
+    random.Random(common.SEED).shuffle(scenario["visits"])
+    doctor = "D0001"
+    admin = "county-admin"
+    results = []
+    table_rows = []
+    with common.workdir("bench-pull") as work:
+        base = work / "base"
+        base.mkdir()
+        reference = dict(scenario, visits=[])
+        prod = common.prepare_production(base, reference, [doctor])
+        county = reference["county"]["code"]
+        common._run([str(common.BIN / "zhuxun"), "create-user", admin, "--role", "county_admin",
+                     "--unit", county], prod.env)  # fmt: skip
+        for total in (args.small, large):
+            here = work / str(total)
+            here.mkdir()
+            copy = common.Production(here, prod.env, prod.doctors)
+            shutil.copy(prod.db_path, copy.db_path)
+            copy.env = dict(prod.env, ZHUXUN_DATABASE_URL=f"sqlite:///{copy.db_path}")
+            t0 = time.perf_counter()
+            ids = seed(copy.db_path, scenario, total, doctor)
+            seed_s = time.perf_counter() - t0
+            server = copy.serve()
+            try:
+                http = common.login(server.url, doctor)
+                cursor = edit(server.url, http, copy.db_path, ids)
+                row = [f"{total:,}", f"{seed_s:.1f}"]
+                for who in (doctor, admin):
+                    session = http if who == doctor else requests.Session()
+                    if who == admin:
+                        answer = session.post(f"{server.url}/api/v1/auth/login",
+                                              json={"username": admin, "password": common.PASSWORD})  # fmt: skip
+                        answer.raise_for_status()
+                        session.headers["Authorization"] = f"Bearer {answer.json()['access_token']}"
+                    secs, size, changes = timed_pull(server.url, session, cursor)
+                    got = {c["id"] for c in changes if c["collection"] == "visits"}
+                    if not set(ids) <= got:
+                        raise SystemExit(f"error: {who}'s pull missed {len(set(ids) - got)} edits")
+                    row += [f"{secs * 1000:.1f}", f"{size:,}", str(len(changes))]
+                    results.append((total, who, secs, size))
+                table_rows.append(row)
+            finally:
+                server.stop()
+            copy.db_path.unlink()
+            shutil.rmtree(here, ignore_errors=True)
+
+    def cost(total: int, who: str) -> tuple[float, int]:
+        return next((s, b) for t, w, s, b in results if t == total and w == who)
+
+    lines = []
+    for who in (doctor, admin):
+        (small_s, small_b), (large_s, large_b) = cost(args.small, who), cost(large, who)
+        ratio = large_s / small_s
+        lines.append(
+            f"- {who}: large ÷ small {ratio:.2f}x in time, {large_b / small_b:.2f}x in bytes "
+            f"— ≤ 1.5x: {common.goal(ratio <= 1.5 and large_b <= 1.5 * small_b)}"
+        )
+    header = ["visits in the table", "seeding s", f"{doctor} pull ms", "bytes", "changes",
+              "admin pull ms", "bytes", "changes"]  # fmt: skip
+    body = [
+        f"{CHANGED} visits of {doctor} edited over HTTP (a push of {CHANGED}, with its flag "
+        "re-evaluation) after the table was seeded directly; the pull from the cursor before "
+        f"the edits, to quiet, median of {REPEATS} after one warm-up; `changes` includes the flags and any "
+        "other record the edits touched. Demo county seed "
+        f"{common.SEED}, 20 doctors; {doctor} owns about 1/20 of the table.",
+        "",
+        common.table(header, table_rows),
+        "",
+        *lines,
+    ]
+    common.report("Incremental pull", "short" if args.short else "full", "\n".join(body),
+                  save=not args.no_save)  # fmt: skip
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
