@@ -23,7 +23,7 @@ from sync.protocol import ErrorCode
 
 JSON = dict[str, Any]
 # docs/sync-protocol.md names this code, but sync.protocol.ErrorCode has no member for it.
-TOKEN_EXPIRED = "token_expired"  # noqa: S105 - an error code, not a password
+TOKEN_EXPIRED = ErrorCode.TOKEN_EXPIRED.value
 RETRY_STATUSES = frozenset({500, 502, 503, 504})
 
 

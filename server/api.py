@@ -13,15 +13,22 @@ from flask.typing import ResponseReturnValue
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from server import flags, sync_service
 from server.auth import COUNTY_ADMIN, TOWNSHIP_REVIEWER, current_actor, login_required
 from server.errors import ApiError
 from server.extensions import db
-from server import flags, sync_service
 from server.models import FlagRecord, SyncRecord
 from server.store import row_to_wire
 from sync.batch import BodyDecodeError, BodyTooLarge, decode
 from sync.clock import HybridLogicalClock
-from sync.protocol import DEFAULT_PULL_LIMIT, DEVICE_COLLECTIONS, MAX_PULL_LIMIT, ErrorCode, Op, Status
+from sync.protocol import (
+    DEFAULT_PULL_LIMIT,
+    DEVICE_COLLECTIONS,
+    MAX_PULL_LIMIT,
+    ErrorCode,
+    Op,
+    Status,
+)
 from sync.records import BatchFormatError, BatchTooLarge, Change, PushBatch, parse_push
 from sync.store import InvalidCursor
 
@@ -40,15 +47,22 @@ def _server_clock() -> HybridLogicalClock:
 
 def _json_body() -> Any:
     if request.mimetype != "application/json":
-        raise ApiError(415, ErrorCode.UNSUPPORTED_MEDIA_TYPE,
-                       f"send Content-Type: application/json, not {request.mimetype or 'nothing'!r}")
+        raise ApiError(
+            415,
+            ErrorCode.UNSUPPORTED_MEDIA_TYPE,
+            f"send Content-Type: application/json, not {request.mimetype or 'nothing'!r}",
+        )
     limit = current_app.config["MAX_CONTENT_LENGTH"]
     try:
-        return decode(request.get_data(cache=False), content_encoding=request.content_encoding,
-                      max_bytes=limit)
+        return decode(
+            request.get_data(cache=False),
+            content_encoding=request.content_encoding,
+            max_bytes=limit,
+        )
     except BodyTooLarge as exc:
-        raise ApiError(413, ErrorCode.BODY_TOO_LARGE, str(exc),
-                       details={"limit_bytes": exc.limit}) from exc
+        raise ApiError(
+            413, ErrorCode.BODY_TOO_LARGE, str(exc), details={"limit_bytes": exc.limit}
+        ) from exc
     except BodyDecodeError as exc:
         raise ApiError(400, ErrorCode.INVALID_JSON, str(exc)) from exc
 
@@ -66,14 +80,19 @@ def push() -> ResponseReturnValue:
     try:
         batch = parse_push(body, max_changes=current_app.config["ZHUXUN_MAX_BATCH_CHANGES"])
     except BatchTooLarge as exc:
-        raise ApiError(413, ErrorCode.BATCH_TOO_LARGE, str(exc),
-                       details={"limit_changes": exc.limit, "changes": exc.count}) from exc
+        raise ApiError(
+            413,
+            ErrorCode.BATCH_TOO_LARGE,
+            str(exc),
+            details={"limit_changes": exc.limit, "changes": exc.count},
+        ) from exc
     except BatchFormatError as exc:
         raise ApiError(400, ErrorCode.INVALID_REQUEST, str(exc), errors=exc.errors) from exc
     with _clock_lock:
         clock = _server_clock()
-    answer = sync_service.push(db.session, current_actor(), batch, clock,
-                               after_push=reevaluate_flags)
+    answer = sync_service.push(
+        db.session, current_actor(), batch, clock, after_push=reevaluate_flags
+    )
     return jsonify(answer)
 
 
@@ -89,8 +108,14 @@ def reevaluate_flags(session: Session, rows: list[SyncRecord]) -> None:
     if not doctors or period is None:
         return
     try:
-        flags.reevaluate(session, doctors, period, ruleset=current_app.config["ZHUXUN_RULESET"],
-                         as_of=rules_as_of(), cause="push")
+        flags.reevaluate(
+            session,
+            doctors,
+            period,
+            ruleset=current_app.config["ZHUXUN_RULESET"],
+            as_of=rules_as_of(),
+            cause="push",
+        )
     except Exception:  # noqa: BLE001 - derived data; see the docstring
         session.rollback()
         log.exception("flag re-evaluation failed for %s", sorted(doctors))
@@ -101,8 +126,12 @@ def _int_arg(name: str, default: int, low: int, high: int) -> int:
     if raw in (None, ""):
         return default
     if not raw.isdigit() or not low <= int(raw) <= high:
-        raise ApiError(400, ErrorCode.INVALID_REQUEST, f"{name} must be a whole number from {low} to {high}",
-                       errors={name: [f"must be from {low} to {high}"]})
+        raise ApiError(
+            400,
+            ErrorCode.INVALID_REQUEST,
+            f"{name} must be a whole number from {low} to {high}",
+            errors={name: [f"must be from {low} to {high}"]},
+        )
     return int(raw)
 
 
@@ -113,7 +142,9 @@ def pull() -> ResponseReturnValue:
     try:
         answer = sync_service.pull(db.session, current_actor(), request.args.get("cursor"), limit)
     except InvalidCursor as exc:
-        raise ApiError(400, ErrorCode.INVALID_CURSOR, str(exc), errors={"cursor": [str(exc)]}) from exc
+        raise ApiError(
+            400, ErrorCode.INVALID_CURSOR, str(exc), errors={"cursor": [str(exc)]}
+        ) from exc
     return jsonify(answer)
 
 
@@ -155,9 +186,20 @@ def list_flags() -> ResponseReturnValue:
     if args.get("place"):
         query = query.where(FlagRecord.subject_id == args["place"])
     rows = db.session.scalars(query.order_by(FlagRecord.key).offset(offset).limit(limit))
-    return jsonify({"items": [{**r.body, "state": r.state,
-                               "opened_at": r.opened_at.isoformat() if r.opened_at else None}
-                              for r in rows], "offset": offset, "limit": limit})
+    return jsonify(
+        {
+            "items": [
+                {
+                    **r.body,
+                    "state": r.state,
+                    "opened_at": r.opened_at.isoformat() if r.opened_at else None,
+                }
+                for r in rows
+            ],
+            "offset": offset,
+            "limit": limit,
+        }
+    )
 
 
 @bp.get("/<collection>")
@@ -195,25 +237,38 @@ def correct_record(collection: str, record_id: str) -> ResponseReturnValue:
     _scoped_record(collection, record_id)
     body = _json_body()
     if not isinstance(body, dict) or not isinstance(body.get("data"), dict):
-        raise ApiError(400, ErrorCode.INVALID_REQUEST, "send {\"base_version\": n, \"data\": {...}}")
+        raise ApiError(400, ErrorCode.INVALID_REQUEST, 'send {"base_version": n, "data": {...}}')
     base = body.get("base_version")
     if isinstance(base, bool) or not isinstance(base, int):
-        raise ApiError(400, ErrorCode.VALIDATION, "base_version is required",
-                       errors={"base_version": ["must be the version you corrected"]})
+        raise ApiError(
+            400,
+            ErrorCode.VALIDATION,
+            "base_version is required",
+            errors={"base_version": ["must be the version you corrected"]},
+        )
     change = Change(collection, record_id, Op.UPSERT, f"srv-{uuid.uuid4().hex}", base, body["data"])
-    batch = PushBatch(device_id="server", batch_id=change.change_id, sent_at=None, clock=None,
-                      items=[change])
+    batch = PushBatch(
+        device_id="server", batch_id=change.change_id, sent_at=None, clock=None, items=[change]
+    )
     with _clock_lock:
         clock = _server_clock()
-    result = sync_service.push(db.session, current_actor(), batch, clock,
-                               after_push=reevaluate_flags)["results"][0]
+    result = sync_service.push(
+        db.session, current_actor(), batch, clock, after_push=reevaluate_flags
+    )["results"][0]
     if result["status"] == Status.REJECTED:
-        raise ApiError(400, result.get("code", ErrorCode.VALIDATION), "the correction is not valid",
-                       errors=result.get("errors"))
+        raise ApiError(
+            400,
+            result.get("code", ErrorCode.VALIDATION),
+            "the correction is not valid",
+            errors=result.get("errors"),
+        )
     if result["status"] == Status.CONFLICT:
-        raise ApiError(409, ErrorCode.STALE_VERSION,
-                       f"the record is at version {result['version']}, not {base}",
-                       details={"current": result.get("current")})
+        raise ApiError(
+            409,
+            ErrorCode.STALE_VERSION,
+            f"the record is at version {result['version']}, not {base}",
+            details={"current": result.get("current")},
+        )
     return jsonify(row_to_wire(_scoped_record(collection, record_id)))
 
 
@@ -223,7 +278,9 @@ def list_conflicts() -> ResponseReturnValue:
     actor = current_actor()
     status = request.args.get("status", "open")
     query = select(SyncRecord).where(SyncRecord.collection == "conflicts", actor.pull_filter())
-    rows = [r for r in db.session.scalars(query.order_by(SyncRecord.seq))
-            if status == "all" or (r.data or {}).get("status") == status]
+    rows = [
+        r
+        for r in db.session.scalars(query.order_by(SyncRecord.seq))
+        if status == "all" or (r.data or {}).get("status") == status
+    ]
     return jsonify({"items": [row_to_wire(r) for r in rows]})
-

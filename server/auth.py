@@ -35,7 +35,7 @@ COUNTY_ADMIN = "county_admin"
 ROLES = (DOCTOR, TOWNSHIP_REVIEWER, COUNTY_ADMIN)
 
 # scrypt (werkzeug's default KDF), with its cost made explicit: memory-hard and strong.
-PASSWORD_METHOD = "scrypt:32768:8:1"
+PASSWORD_METHOD = "scrypt:32768:8:1"  # noqa: S105 - a KDF name, not a password
 
 bp = Blueprint("auth", __name__, url_prefix="/api/v1/auth")
 
@@ -69,14 +69,18 @@ def create_user(
     if role == DOCTOR:
         doctor = db.session.get(Doctor, doctor_id) if doctor_id else None
         if doctor is None:
-            raise UserError(f"a doctor user needs --doctor with a known doctor id, not {doctor_id!r}")
+            raise UserError(
+                f"a doctor user needs --doctor with a known doctor id, not {doctor_id!r}"
+            )
     else:
         unit = db.session.get(OrgUnit, unit_code) if unit_code else None
         wanted = "township" if role == TOWNSHIP_REVIEWER else "county"
         if unit is None or unit.level != wanted:
             raise UserError(f"a {role} needs --unit with a known {wanted} code, not {unit_code!r}")
     user = User(
-        username=username, password_hash=hash_password(password), role=role,
+        username=username,
+        password_hash=hash_password(password),
+        role=role,
         doctor_id=doctor_id if role == DOCTOR else None,
         unit_code=unit_code if role != DOCTOR else None,
     )
@@ -175,8 +179,12 @@ def _tokens_for(user: User) -> dict[str, Any]:
 
 
 def _user_json(user: User) -> dict[str, Any]:
-    return {"username": user.username, "role": user.role, "doctor": user.doctor_id,
-            "unit": user.unit_code}
+    return {
+        "username": user.username,
+        "role": user.role,
+        "doctor": user.doctor_id,
+        "unit": user.unit_code,
+    }
 
 
 def _expires_in() -> int:
@@ -226,8 +234,9 @@ def login() -> ResponseReturnValue:
         if not isinstance(value, str) or not value
     }
     if errors:
-        raise ApiError(400, ErrorCode.VALIDATION, "username and password are required",
-                       errors=errors)
+        raise ApiError(
+            400, ErrorCode.VALIDATION, "username and password are required", errors=errors
+        )
     user = db.session.scalar(select(User).where(User.username == username))
     if user is None or not user.active or not check_password_hash(user.password_hash, password):
         raise ApiError(401, ErrorCode.UNAUTHORIZED, "wrong username or password")
@@ -246,9 +255,11 @@ def refresh() -> ResponseReturnValue:
 
 def revoke(jti: str, expires: int | None) -> None:
     if db.session.get(RevokedToken, jti) is None:
-        db.session.add(RevokedToken(
-            jti=jti, expires_at=datetime.fromtimestamp(expires, UTC) if expires else None
-        ))
+        db.session.add(
+            RevokedToken(
+                jti=jti, expires_at=datetime.fromtimestamp(expires, UTC) if expires else None
+            )
+        )
 
 
 @bp.post("/logout")
@@ -275,8 +286,15 @@ me_bp = Blueprint("me", __name__, url_prefix="/api/v1")
 @login_required()
 def me() -> ResponseReturnValue:
     actor = current_actor()
-    return jsonify({"username": actor.username, "role": actor.role, "doctor": actor.doctor_id,
-                    "township": actor.township_code, "county": actor.county_code})
+    return jsonify(
+        {
+            "username": actor.username,
+            "role": actor.role,
+            "doctor": actor.doctor_id,
+            "township": actor.township_code,
+            "county": actor.county_code,
+        }
+    )
 
 
 def init_jwt() -> None:
@@ -286,7 +304,7 @@ def init_jwt() -> None:
 
     @jwt.expired_token_loader
     def _expired(_header: dict[str, Any], _payload: dict[str, Any]) -> ResponseReturnValue:
-        return error_response(401, "token_expired", "the token has expired; refresh it")
+        return error_response(401, ErrorCode.TOKEN_EXPIRED, "the token has expired; refresh it")
 
     @jwt.invalid_token_loader
     def _invalid(reason: str) -> ResponseReturnValue:
@@ -298,7 +316,9 @@ def init_jwt() -> None:
 
     @jwt.revoked_token_loader
     def _revoked_answer(_header: dict[str, Any], _payload: dict[str, Any]) -> ResponseReturnValue:
-        return error_response(401, "token_revoked", "the token has been revoked; sign in again")
+        return error_response(
+            401, ErrorCode.TOKEN_REVOKED, "the token has been revoked; sign in again"
+        )
 
     @jwt.needs_fresh_token_loader
     def _fresh(_header: dict[str, Any], _payload: dict[str, Any]) -> ResponseReturnValue:

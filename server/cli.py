@@ -43,10 +43,14 @@ def init_db_command() -> None:
 
 @cli.command("create-user")
 @click.argument("username")
-@click.option("--role", required=True, type=click.Choice(["doctor", "township_reviewer", "county_admin"]))
+@click.option(
+    "--role", required=True, type=click.Choice(["doctor", "township_reviewer", "county_admin"])
+)
 @click.option("--doctor", "doctor_id", help="the doctor id (role doctor)")
 @click.option("--unit", "unit_code", help="the township or county code (reviewer, admin)")
-def create_user_command(username: str, role: str, doctor_id: str | None, unit_code: str | None) -> None:
+def create_user_command(
+    username: str, role: str, doctor_id: str | None, unit_code: str | None
+) -> None:
     """Create a user; the password comes from ZHUXUN_PASSWORD or a prompt."""
     from server.auth import UserError, create_user
 
@@ -96,8 +100,10 @@ def import_command(file: Path) -> None:
         click.echo(f"imported {count} {name}")
     for name, count in sorted(report.unchanged.items()):
         click.echo(f"unchanged {count} {name}")
-    click.echo(f"flags: {changes.opened} opened, {changes.changed} changed, "
-               f"{changes.resolved} resolved, {changes.reopened} reopened")
+    click.echo(
+        f"flags: {changes.opened} opened, {changes.changed} changed, "
+        f"{changes.resolved} resolved, {changes.reopened} reopened"
+    )
 
 
 def _evaluate_all(app: Any) -> Any:
@@ -107,8 +113,9 @@ def _evaluate_all(app: Any) -> Any:
     from server.flags import evaluate_all
 
     try:
-        return evaluate_all(db.session, ruleset=app.config["ZHUXUN_RULESET"],
-                            as_of=rules_as_of(), cause="evaluate")
+        return evaluate_all(
+            db.session, ruleset=app.config["ZHUXUN_RULESET"], as_of=rules_as_of(), cause="evaluate"
+        )
     except RuleSetError as exc:
         raise click.ClickException(str(exc)) from exc
 
@@ -119,8 +126,10 @@ def reevaluate_command() -> None:
     app = _app()
     with app.app_context():
         changes = _evaluate_all(app)
-    click.echo(f"flags: {changes.opened} opened, {changes.changed} changed, "
-               f"{changes.resolved} resolved, {changes.reopened} reopened")
+    click.echo(
+        f"flags: {changes.opened} opened, {changes.changed} changed, "
+        f"{changes.resolved} resolved, {changes.reopened} reopened"
+    )
 
 
 @cli.command("serve")
@@ -143,6 +152,9 @@ def serve_command(host: str, port: int, workers: int, threads: int) -> None:
             self.cfg.set("timeout", 60)
             self.cfg.set("graceful_timeout", 10)
             self.cfg.set("accesslog", os.environ.get("ZHUXUN_ACCESS_LOG"))
+            # gunicorn's control socket lives at one path under $HOME: two servers on one
+            # machine (tests, several app servers) would share it. Zhuxun does not use it.
+            self.cfg.set("control_socket_disable", True)
 
         def load(self) -> Any:
             from server.app import create_app
@@ -159,16 +171,41 @@ def serve_command(host: str, port: int, workers: int, threads: int) -> None:
 @click.option("--villages", default=120, show_default=True, type=int)
 @click.option("--doctors", default=150, show_default=True, type=int)
 @click.option("--weeks", default=26, show_default=True, type=int)
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
-              help="only write the scenario file (the `import` format) and stop")
-@click.option("--run", is_flag=True, help="seed, serve, simulate two tablets (what `make demo` does)")
-@click.option("--dir", "directory", default="instance/demo", show_default=True,
-              type=click.Path(file_okay=False, path_type=Path), help="where the demo keeps its files")
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="only write the scenario file (the `import` format) and stop",
+)
+@click.option(
+    "--run", is_flag=True, help="seed, serve, simulate two tablets (what `make demo` does)"
+)
+@click.option(
+    "--dir",
+    "directory",
+    default="instance/demo",
+    show_default=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="where the demo keeps its files",
+)
 @click.option("--port", default=8000, show_default=True, type=int)
-@click.option("--serve/--no-serve", default=True, show_default=True,
-              help="keep the server running at the end (Ctrl-C stops it)")
-def demo_command(seed: int, townships: int, villages: int, doctors: int, weeks: int,
-                 out: Path | None, run: bool, directory: Path, port: int, serve: bool) -> None:
+@click.option(
+    "--serve/--no-serve",
+    default=True,
+    show_default=True,
+    help="keep the server running at the end (Ctrl-C stops it)",
+)
+def demo_command(
+    seed: int,
+    townships: int,
+    villages: int,
+    doctors: int,
+    weeks: int,
+    out: Path | None,
+    run: bool,
+    directory: Path,
+    port: int,
+    serve: bool,
+) -> None:
     """A demo county: generate it (--out), or run the whole demo (--run)."""
     from server.demo_data import generate_county, summarize, write_scenario
 

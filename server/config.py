@@ -37,9 +37,7 @@ def from_environment(instance_path: str) -> dict[str, Any]:
         "JWT_REFRESH_TOKEN_EXPIRES": timedelta(
             seconds=_int_env("ZHUXUN_JWT_REFRESH_SECONDS", 30 * 24 * 3600)
         ),
-        "ZHUXUN_MAX_BATCH_CHANGES": _int_env(
-            "ZHUXUN_MAX_BATCH_CHANGES", DEFAULT_MAX_BATCH_CHANGES
-        ),
+        "ZHUXUN_MAX_BATCH_CHANGES": _int_env("ZHUXUN_MAX_BATCH_CHANGES", DEFAULT_MAX_BATCH_CHANGES),
         "MAX_CONTENT_LENGTH": _int_env("ZHUXUN_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES),
         "ZHUXUN_RULESET": os.environ.get("ZHUXUN_RULESET", "guangxi"),
         # The evaluation date of flags; empty means today in China (UTC+8).

@@ -36,8 +36,13 @@ def _say(text: str) -> None:
 def _client(data_dir: Path, *args: str, env: dict[str, str]) -> str:
     shown = " ".join(args)
     click.echo(click.style(f"  $ zhuxun-client {shown}", fg="green"))
-    done = subprocess.run([_bin("zhuxun-client"), "--data-dir", str(data_dir), *args],
-                          env=env, capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [_bin("zhuxun-client"), "--data-dir", str(data_dir), *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     output = (done.stdout + done.stderr).rstrip()
     for line in output.splitlines():
         click.echo(f"    {line}")
@@ -94,12 +99,15 @@ def run_demo(
         "ZHUXUN_SECRET_KEY": secrets.token_urlsafe(48),
         "ZHUXUN_PASSWORD": DEMO_PASSWORD,
     }
-    os.environ.update({k: env[k] for k in ("ZHUXUN_ENV", "ZHUXUN_DATABASE_URL", "ZHUXUN_SECRET_KEY")})
+    os.environ.update(
+        {k: env[k] for k in ("ZHUXUN_ENV", "ZHUXUN_DATABASE_URL", "ZHUXUN_SECRET_KEY")}
+    )
 
     _say("1. A demo county (seeded, the last months of visits up to this week)")
     this_monday = datetime.now(CHINA).date() - timedelta(days=datetime.now(CHINA).weekday())
-    scenario = generate_county(seed=seed, start=this_monday - timedelta(weeks=sizes["weeks"]),
-                               **sizes)
+    scenario = generate_county(
+        seed=seed, start=this_monday - timedelta(weeks=sizes["weeks"]), **sizes
+    )
     write_scenario(directory / "scenario.json", scenario)
     counts = summarize(scenario)
     click.echo(f"  {scenario['county']['name']}: {json.dumps(counts, ensure_ascii=False)}")
@@ -117,8 +125,9 @@ def run_demo(
                 click.echo(f"  {collection}: {done}/{total}")
 
         import_scenario(db.session, scenario, progress=progress)
-        changes = evaluate_all(db.session, ruleset=app.config["ZHUXUN_RULESET"],
-                               as_of=today_in_china(), cause="demo")
+        changes = evaluate_all(
+            db.session, ruleset=app.config["ZHUXUN_RULESET"], as_of=today_in_china(), cause="demo"
+        )
         click.echo(f"  flags opened: {changes.opened}")
         create_user("county", DEMO_PASSWORD, "county_admin", unit_code=scenario["county"]["code"])
         create_user("reviewer", DEMO_PASSWORD, "township_reviewer", unit_code=township)
@@ -128,8 +137,11 @@ def run_demo(
 
     url = f"http://127.0.0.1:{port}"
     _say(f"3. The server on {url} (gunicorn, 2 workers)")
-    server = subprocess.Popen([_bin("zhuxun"), "serve", "--host", "127.0.0.1", "--port", str(port)],
-                              env=env, start_new_session=True)
+    server = subprocess.Popen(
+        [_bin("zhuxun"), "serve", "--host", "127.0.0.1", "--port", str(port)],
+        env=env,
+        start_new_session=True,
+    )
     try:
         _wait_healthy(url, server)
         _tablets(directory, url, env, doctor, assignment, home)
@@ -142,7 +154,9 @@ def run_demo(
         click.echo(f"    reviewer     township reviewer of {township}")
         click.echo(f"    doctor       {doctor['name']} ({doctor['id']}), also on the two tablets")
         click.echo(f"  tablets' data: {directory / 'tablet'}  and  {directory / 'clinic-pc'}")
-        click.echo(f"  try: ZHUXUN_CLIENT_DIR={directory / 'tablet'} {_bin('zhuxun-client')} status")
+        click.echo(
+            f"  try: ZHUXUN_CLIENT_DIR={directory / 'tablet'} {_bin('zhuxun-client')} status"
+        )
         if serve:
             click.echo("Press Ctrl-C to stop.")
             server.wait()
@@ -158,8 +172,14 @@ def run_demo(
                 server.wait()
 
 
-def _tablets(directory: Path, url: str, env: dict[str, str], doctor: dict[str, Any],
-             assignment: dict[str, Any], place: dict[str, Any]) -> None:
+def _tablets(
+    directory: Path,
+    url: str,
+    env: dict[str, str],
+    doctor: dict[str, Any],
+    assignment: dict[str, Any],
+    place: dict[str, Any],
+) -> None:
     tablet, pc = directory / "tablet", directory / "clinic-pc"
     today = datetime.now(CHINA).date()
     _say(f"4. Tablet of {doctor['name']}: logs two patrol sessions offline, then syncs")
@@ -167,12 +187,30 @@ def _tablets(directory: Path, url: str, env: dict[str, str], doctor: dict[str, A
     ids = []
     for days_ago, patients, note in ((1, 11, "高血压随访"), (0, 7, "儿童体检")):
         day = today - timedelta(days=days_ago)
-        out = _client(tablet, "visit", "add", "--place", place["code"], "--kind", "patrol",
-                      "--assignment", assignment["id"],
-                      "--check-in", f"{day}T08:30:00+08:00", "--check-out", f"{day}T12:10:00+08:00",
-                      "--patients", str(patients), "--notes", note,
-                      "--lat", str(place.get("lat") or 23.0), "--lon", str(place.get("lon") or 108.0),
-                      env=env)
+        out = _client(
+            tablet,
+            "visit",
+            "add",
+            "--place",
+            place["code"],
+            "--kind",
+            "patrol",
+            "--assignment",
+            assignment["id"],
+            "--check-in",
+            f"{day}T08:30:00+08:00",
+            "--check-out",
+            f"{day}T12:10:00+08:00",
+            "--patients",
+            str(patients),
+            "--notes",
+            note,
+            "--lat",
+            str(place.get("lat") or 23.0),
+            "--lon",
+            str(place.get("lon") or 108.0),
+            env=env,
+        )
         ids.append(out.strip().splitlines()[-1])
     _client(tablet, "status", env=env)
     _client(tablet, "sync", env=env)
@@ -190,18 +228,24 @@ def _tablets(directory: Path, url: str, env: dict[str, str], doctor: dict[str, A
 def _report(url: str) -> None:
     _say("6. What reached the server (as the county admin)")
     http = requests.Session()
-    token = http.post(f"{url}/api/v1/auth/login", timeout=30,
-                      json={"username": "county", "password": DEMO_PASSWORD}).json()["access_token"]
+    token = http.post(
+        f"{url}/api/v1/auth/login",
+        timeout=30,
+        json={"username": "county", "password": DEMO_PASSWORD},
+    ).json()["access_token"]
     http.headers["Authorization"] = f"Bearer {token}"
-    flags = http.get(f"{url}/api/v1/flags", params={"state": "open", "limit": 5000}, timeout=60).json()["items"]
+    flags = http.get(
+        f"{url}/api/v1/flags", params={"state": "open", "limit": 5000}, timeout=60
+    ).json()["items"]
     by_rule: dict[str, int] = {}
     for flag in flags:
         by_rule[flag["rule"]] = by_rule.get(flag["rule"], 0) + 1
     conflicts = http.get(f"{url}/api/v1/conflicts", timeout=30).json()["items"]
     visits, offset = 0, 0
     while True:
-        page = http.get(f"{url}/api/v1/visits", params={"limit": 1000, "offset": offset},
-                        timeout=60).json()["items"]
+        page = http.get(
+            f"{url}/api/v1/visits", params={"limit": 1000, "offset": offset}, timeout=60
+        ).json()["items"]
         visits += len(page)
         offset += 1000
         if len(page) < 1000:

@@ -102,7 +102,11 @@ def register(app: Flask) -> None:
     @app.errorhandler(ApiError)
     def _api_error(exc: ApiError) -> ResponseReturnValue:
         return error_response(
-            exc.status, exc.code, exc.message, errors=exc.errors, details=exc.details,
+            exc.status,
+            exc.code,
+            exc.message,
+            errors=exc.errors,
+            details=exc.details,
             headers=exc.headers,
         )
 
@@ -123,7 +127,8 @@ def register(app: Flask) -> None:
         # a crash: nothing of the request was committed.
         log.warning("database unavailable: %s", exc)
         return error_response(
-            503, "database_unavailable",
+            503,
+            ErrorCode.DATABASE_UNAVAILABLE,
             "the database is busy or unavailable; nothing was changed, try again shortly",
             headers={"Retry-After": "2"},
         )

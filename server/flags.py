@@ -68,16 +68,32 @@ def _scenario(session: Session, counties: set[str], doctor_ids: set[str] | None)
         sections[row.collection].append({**row.data, "id": row.id})
     return {
         "places": [
-            {"code": u.code, "name": u.name, "level": u.level, "parent": u.parent_code,
-             "population": u.population, "has_clinic": u.has_clinic, "lat": u.lat, "lon": u.lon}
+            {
+                "code": u.code,
+                "name": u.name,
+                "level": u.level,
+                "parent": u.parent_code,
+                "population": u.population,
+                "has_clinic": u.has_clinic,
+                "lat": u.lat,
+                "lon": u.lon,
+            }
             for u in units
         ],
-        "doctors": [{"id": d.id, "name": d.name, "qualification": d.qualification,
-                     "home": d.home_code} for d in doctors],
+        "doctors": [
+            {"id": d.id, "name": d.name, "qualification": d.qualification, "home": d.home_code}
+            for d in doctors
+        ],
         "assignments": [
-            {"id": a.id, "doctor": a.doctor_id, "kind": a.kind, "places": a.places,
-             "start": a.start.isoformat(), "end": a.end.isoformat() if a.end else None,
-             "slots": a.slots or []}
+            {
+                "id": a.id,
+                "doctor": a.doctor_id,
+                "kind": a.kind,
+                "places": a.places,
+                "start": a.start.isoformat(),
+                "end": a.end.isoformat() if a.end else None,
+                "slots": a.slots or [],
+            }
             for a in assignments
         ],
         "visits": sections[VISITS],
@@ -86,15 +102,19 @@ def _scenario(session: Session, counties: set[str], doctor_ids: set[str] | None)
     }
 
 
-def _flag_scope(session: Session, flag: Flag, units: dict[str, OrgUnit],
-                doctors: dict[str, Doctor]) -> RecordScope:
+def _flag_scope(
+    session: Session, flag: Flag, units: dict[str, OrgUnit], doctors: dict[str, Doctor]
+) -> RecordScope:
     if flag.doctor and flag.doctor in doctors:
         doctor = doctors[flag.doctor]
         return RecordScope(doctor.id, doctor.township_code, doctor.county_code)
     unit = units.get(flag.subject_id)
     if unit is not None:
-        return RecordScope(None, unit.township_code or (unit.code if unit.level == "township" else None),
-                           unit.county_code)
+        return RecordScope(
+            None,
+            unit.township_code or (unit.code if unit.level == "township" else None),
+            unit.county_code,
+        )
     return RecordScope()
 
 
@@ -114,36 +134,65 @@ def _store(
     changes = FlagChanges()
     store = SqlSyncStore(session)
     writer = store.writer()  # the counter lock first: this transaction writes sync records
-    units = {u.code: u for u in session.scalars(select(OrgUnit).where(OrgUnit.county_code.in_(counties)))}
-    doctors = {d.id: d for d in session.scalars(select(Doctor).where(Doctor.county_code.in_(counties)))}
+    units = {
+        u.code: u for u in session.scalars(select(OrgUnit).where(OrgUnit.county_code.in_(counties)))
+    }
+    doctors = {
+        d.id: d for d in session.scalars(select(Doctor).where(Doctor.county_code.in_(counties)))
+    }
     stored = {row.key: row for row in session.scalars(stored_query)}
     now = datetime.now(UTC)
     touched: list[FlagRecord] = []
     fresh = {flag.key: flag for flag in flags}
-    existing = {row.key: row for row in session.scalars(
-        select(FlagRecord).where(FlagRecord.key.in_(list(fresh)))
-    )} if fresh else {}
+    existing = (
+        {
+            row.key: row
+            for row in session.scalars(select(FlagRecord).where(FlagRecord.key.in_(list(fresh))))
+        }
+        if fresh
+        else {}
+    )
     for key, flag in fresh.items():
         body = flag.to_dict()
         row = existing.get(key)
         if row is None:
             scope = _flag_scope(session, flag, units, doctors)
             row = FlagRecord(
-                key=key, rule=flag.rule, status=flag.status, state=OPEN,
-                subject_type=flag.subject_type, subject_id=flag.subject_id, period=flag.period,
-                doctor_id=scope.doctor_id, township_code=scope.township_code,
-                county_code=scope.county_code, scope_start=flag.scope[0], scope_end=flag.scope[1],
-                body=body, opened_at=now, updated_at=now,
+                key=key,
+                rule=flag.rule,
+                status=flag.status,
+                state=OPEN,
+                subject_type=flag.subject_type,
+                subject_id=flag.subject_id,
+                period=flag.period,
+                doctor_id=scope.doctor_id,
+                township_code=scope.township_code,
+                county_code=scope.county_code,
+                scope_start=flag.scope[0],
+                scope_end=flag.scope[1],
+                body=body,
+                opened_at=now,
+                updated_at=now,
             )
             session.add(row)
-            session.add(FlagHistory(key=key, at=now, change="opened", before=None, after=body, cause=cause))
+            session.add(
+                FlagHistory(key=key, at=now, change="opened", before=None, after=body, cause=cause)
+            )
             changes.opened += 1
         elif row.state == RESOLVED:
-            session.add(FlagHistory(key=key, at=now, change="reopened", before=_body(row), after=body, cause=cause))
+            session.add(
+                FlagHistory(
+                    key=key, at=now, change="reopened", before=_body(row), after=body, cause=cause
+                )
+            )
             row.state, row.status, row.body, row.updated_at = OPEN, flag.status, body, now
             changes.reopened += 1
         elif row.body != body:
-            session.add(FlagHistory(key=key, at=now, change="changed", before=_body(row), after=body, cause=cause))
+            session.add(
+                FlagHistory(
+                    key=key, at=now, change="changed", before=_body(row), after=body, cause=cause
+                )
+            )
             row.status, row.body, row.updated_at = flag.status, body, now
             changes.changed += 1
         else:
@@ -152,16 +201,23 @@ def _store(
     for key, row in stored.items():
         if key in fresh or row.state == RESOLVED:
             continue
-        session.add(FlagHistory(key=key, at=now, change="resolved", before=_body(row), after=None, cause=cause))
+        session.add(
+            FlagHistory(
+                key=key, at=now, change="resolved", before=_body(row), after=None, cause=cause
+            )
+        )
         row.state, row.updated_at = RESOLVED, now
         changes.resolved += 1
         touched.append(row)
     session.flush()
     for row in touched:
         store.put_server_record(
-            FLAGS, row.key, _body(row),
+            FLAGS,
+            row.key,
+            _body(row),
             RecordScope(row.doctor_id, row.township_code, row.county_code),
-            updated_by="rules", writer=writer,
+            updated_by="rules",
+            writer=writer,
         )
         changes.keys.append(row.key)
     writer.finish()
@@ -190,8 +246,10 @@ def reevaluate(
     scenario = load_scenario(_scenario(session, counties, doctor_ids))
     weeks = week_bounds(*period)
     flags = [
-        f for f in evaluate(scenario, as_of=as_of, ruleset=ruleset_named(ruleset),
-                            doctors=doctor_ids, period=weeks)
+        f
+        for f in evaluate(
+            scenario, as_of=as_of, ruleset=ruleset_named(ruleset), doctors=doctor_ids, period=weeks
+        )
         if f.doctor is not None  # place-level flags need everybody's data: full evaluation
     ]
     session.rollback()  # end the read transaction; writing starts with the counter lock
@@ -203,11 +261,19 @@ def reevaluate(
     return _store(session, flags, stored, cause=cause, counties=counties)
 
 
-def evaluate_all(session: Session, *, ruleset: str, as_of: date, cause: str,
-                 counties: Iterable[str] | None = None) -> FlagChanges:
+def evaluate_all(
+    session: Session,
+    *,
+    ruleset: str,
+    as_of: date,
+    cause: str,
+    counties: Iterable[str] | None = None,
+) -> FlagChanges:
     """Evaluate every rule for whole counties (after an import; `zhuxun reevaluate`)."""
-    wanted = set(counties) if counties is not None else set(
-        session.scalars(select(OrgUnit.code).where(OrgUnit.level == "county"))
+    wanted = (
+        set(counties)
+        if counties is not None
+        else set(session.scalars(select(OrgUnit.code).where(OrgUnit.level == "county")))
     )
     total = FlagChanges()
     for county in sorted(wanted):
@@ -215,8 +281,10 @@ def evaluate_all(session: Session, *, ruleset: str, as_of: date, cause: str,
         flags = evaluate(scenario, as_of=as_of, ruleset=ruleset_named(ruleset))
         session.rollback()
         stored = select(FlagRecord).where(
-            or_(FlagRecord.county_code == county,
-                and_(FlagRecord.county_code.is_(None), FlagRecord.subject_id == county))
+            or_(
+                FlagRecord.county_code == county,
+                and_(FlagRecord.county_code.is_(None), FlagRecord.subject_id == county),
+            )
         )
         result = _store(session, flags, stored, cause=cause, counties={county})
         for name in ("opened", "changed", "resolved", "reopened"):

@@ -112,9 +112,14 @@ def _check_reference_data(scenario: dict[str, Any], problems: list[str]) -> None
         if assignment.get("end") is not None and _date(assignment.get("end")) is None:
             problems.append(f"{where}.end: must be a date or null")
         for j, slot in enumerate(assignment.get("slots") or []):
-            if (not isinstance(slot, dict) or slot.get("weekday") not in range(1, 8)
-                    or slot.get("slot") not in ("am", "pm")):
-                problems.append(f"{where}.slots[{j}]: must be {{\"weekday\": 1-7, \"slot\": \"am\"|\"pm\"}}")
+            if (
+                not isinstance(slot, dict)
+                or slot.get("weekday") not in range(1, 8)
+                or slot.get("slot") not in ("am", "pm")
+            ):
+                problems.append(
+                    f'{where}.slots[{j}]: must be {{"weekday": 1-7, "slot": "am"|"pm"}}'
+                )
 
 
 def _place_rows(places: list[dict[str, Any]]) -> list[OrgUnit]:
@@ -137,11 +142,16 @@ def _place_rows(places: list[dict[str, Any]]) -> list[OrgUnit]:
 
     return [
         OrgUnit(
-            code=p["code"], name=p["name"], level=p["level"], parent_code=p.get("parent"),
+            code=p["code"],
+            name=p["name"],
+            level=p["level"],
+            parent_code=p.get("parent"),
             county_code=ancestor(p["code"], "county") or p["code"],
             township_code=ancestor(p["code"], "township"),
-            population=p.get("population"), has_clinic=bool(p.get("has_clinic")),
-            lat=p.get("lat"), lon=p.get("lon"),
+            population=p.get("population"),
+            has_clinic=bool(p.get("has_clinic")),
+            lat=p.get("lat"),
+            lon=p.get("lon"),
         )
         for p in sorted(places, key=depth)
     ]
@@ -166,8 +176,11 @@ def import_scenario(
     _check_reference_data(scenario, problems)
     now = datetime.now(UTC)
     records: dict[str, list[tuple[str, dict[str, Any]]]] = {VISITS: [], LEAVE: [], TRAININGS: []}
-    for collection, key, prefix in ((VISITS, "visits", "V"), (LEAVE, "leave", "L"),
-                                    (TRAININGS, "trainings", "T")):
+    for collection, key, prefix in (
+        (VISITS, "visits", "V"),
+        (LEAVE, "leave", "L"),
+        (TRAININGS, "trainings", "T"),
+    ):
         for i, raw in enumerate(scenario.get(key) or []):
             if not isinstance(raw, dict):
                 problems.append(f"{key}[{i}]: must be an object")
@@ -196,32 +209,87 @@ def import_scenario(
             session.merge(unit)
         session.flush()
         for unit in place_rows:
-            data = {"code": unit.code, "name": unit.name, "level": unit.level,
-                    "parent": unit.parent_code, "population": unit.population,
-                    "has_clinic": unit.has_clinic, "lat": unit.lat, "lon": unit.lon}
-            _put_if_changed(store, writer, PLACES, unit.code, data,
-                            RecordScope(None, unit.township_code, unit.county_code), report)
+            data = {
+                "code": unit.code,
+                "name": unit.name,
+                "level": unit.level,
+                "parent": unit.parent_code,
+                "population": unit.population,
+                "has_clinic": unit.has_clinic,
+                "lat": unit.lat,
+                "lon": unit.lon,
+            }
+            _put_if_changed(
+                store,
+                writer,
+                PLACES,
+                unit.code,
+                data,
+                RecordScope(None, unit.township_code, unit.county_code),
+                report,
+            )
         for d in doctors:
             home = places_by_code.get(d["home"]) or session.get(OrgUnit, d["home"])
             assert home is not None
-            session.merge(Doctor(id=d["id"], name=d.get("name") or d["id"],
-                                 qualification=d["qualification"], home_code=d["home"],
-                                 county_code=home.county_code,
-                                 township_code=home.township_code or (home.code if home.level == "township" else None)))
-            data = {"id": d["id"], "name": d.get("name"), "qualification": d["qualification"], "home": d["home"]}
-            _put_if_changed(store, writer, DOCTORS, d["id"], data,
-                            RecordScope(d["id"], home.township_code, home.county_code), report)
+            session.merge(
+                Doctor(
+                    id=d["id"],
+                    name=d.get("name") or d["id"],
+                    qualification=d["qualification"],
+                    home_code=d["home"],
+                    county_code=home.county_code,
+                    township_code=home.township_code
+                    or (home.code if home.level == "township" else None),
+                )
+            )
+            data = {
+                "id": d["id"],
+                "name": d.get("name"),
+                "qualification": d["qualification"],
+                "home": d["home"],
+            }
+            _put_if_changed(
+                store,
+                writer,
+                DOCTORS,
+                d["id"],
+                data,
+                RecordScope(d["id"], home.township_code, home.county_code),
+                report,
+            )
         session.flush()
         doctor_rows = {d.id: d for d in session.scalars(select(Doctor))}
         for a in assignments:
             doctor = doctor_rows[a["doctor"]]
-            session.merge(Assignment(id=a["id"], doctor_id=a["doctor"], kind=a["kind"],
-                                     places=list(a["places"]), start=_date(a["start"]),
-                                     end=_date(a.get("end")), slots=list(a.get("slots") or [])))
-            data = {"id": a["id"], "doctor": a["doctor"], "kind": a["kind"], "places": a["places"],
-                    "start": a["start"], "end": a.get("end"), "slots": a.get("slots") or []}
-            _put_if_changed(store, writer, ASSIGNMENTS, a["id"], data,
-                            RecordScope(doctor.id, doctor.township_code, doctor.county_code), report)
+            session.merge(
+                Assignment(
+                    id=a["id"],
+                    doctor_id=a["doctor"],
+                    kind=a["kind"],
+                    places=list(a["places"]),
+                    start=_date(a["start"]),
+                    end=_date(a.get("end")),
+                    slots=list(a.get("slots") or []),
+                )
+            )
+            data = {
+                "id": a["id"],
+                "doctor": a["doctor"],
+                "kind": a["kind"],
+                "places": a["places"],
+                "start": a["start"],
+                "end": a.get("end"),
+                "slots": a.get("slots") or [],
+            }
+            _put_if_changed(
+                store,
+                writer,
+                ASSIGNMENTS,
+                a["id"],
+                data,
+                RecordScope(doctor.id, doctor.township_code, doctor.county_code),
+                report,
+            )
         writer.finish()
     session.commit()
 
@@ -232,7 +300,7 @@ def import_scenario(
         total = len(items)
         for start in range(0, total, CHUNK):
             batch: list[tuple[Change, RecordScope]] = []
-            for record_id, data in items[start:start + CHUNK]:
+            for record_id, data in items[start : start + CHUNK]:
                 doctor = doctor_rows.get(data["doctor"])
                 if doctor is None:
                     problems.append(f"{collection} {record_id}: unknown doctor {data['doctor']!r}")
@@ -241,16 +309,26 @@ def import_scenario(
                 if collection == VISITS:
                     place = unit_rows.get(data["place"])
                     if place is None:
-                        problems.append(f"{collection} {record_id}: unknown place {data['place']!r}")
+                        problems.append(
+                            f"{collection} {record_id}: unknown place {data['place']!r}"
+                        )
                         continue
                     township, county = place.township_code or township, place.county_code
-                change = Change(collection, record_id, Op.UPSERT,
-                                _change_id(collection, record_id, data), 0, data)
+                change = Change(
+                    collection,
+                    record_id,
+                    Op.UPSERT,
+                    _change_id(collection, record_id, data),
+                    0,
+                    data,
+                )
                 batch.append((change, RecordScope(doctor.id, township, county)))
             if problems:
                 session.rollback()
                 raise ScenarioError(problems)
-            results = store.apply_batch(batch, WriteContext(origin=IMPORT_ORIGIN, device_id="import"))
+            results = store.apply_batch(
+                batch, WriteContext(origin=IMPORT_ORIGIN, device_id="import")
+            )
             _count(report, collection, (r.status for r in results))
             if progress:
                 progress(collection, min(start + CHUNK, total), total)
@@ -264,12 +342,19 @@ def _count(report: ImportReport, collection: str, statuses: Iterable[Status]) ->
 
 
 def _put_if_changed(
-    store: SqlSyncStore, writer: Any, collection: str, record_id: str, data: dict[str, Any],
-    scope: RecordScope, report: ImportReport,
+    store: SqlSyncStore,
+    writer: Any,
+    collection: str,
+    record_id: str,
+    data: dict[str, Any],
+    scope: RecordScope,
+    report: ImportReport,
 ) -> None:
     current = store.get(collection, record_id)
     if current is not None and not current.deleted and current.data == data:
         report.unchanged[collection] = report.unchanged.get(collection, 0) + 1
         return
-    store.put_server_record(collection, record_id, data, scope, updated_by=IMPORT_ORIGIN, writer=writer)
+    store.put_server_record(
+        collection, record_id, data, scope, updated_by=IMPORT_ORIGIN, writer=writer
+    )
     report.counts[collection] = report.counts.get(collection, 0) + 1

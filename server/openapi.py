@@ -50,7 +50,9 @@ class ChangeWire(Schema):
     base_version = fields.Integer(load_default=0)
     hlc = fields.String()
     resolves = fields.String()
-    data = fields.Dict(metadata={"description": "a visit, leave or training record (see the form schemas)"})
+    data = fields.Dict(
+        metadata={"description": "a visit, leave or training record (see the form schemas)"}
+    )
 
 
 class PushBody(Schema):
@@ -105,7 +107,13 @@ class RecordList(Schema):
 
 
 def _errors(*statuses: int) -> dict[str, Any]:
-    return {str(s): {"description": "error", "content": {"application/json": {"schema": "ErrorEnvelope"}}} for s in statuses}
+    return {
+        str(s): {
+            "description": "error",
+            "content": {"application/json": {"schema": "ErrorEnvelope"}},
+        }
+        for s in statuses
+    }
 
 
 def _json(schema: str, description: str = "OK") -> dict[str, Any]:
@@ -118,73 +126,193 @@ def build_spec() -> APISpec:
         version="1",
         openapi_version="3.0.3",
         plugins=[MarshmallowPlugin()],
-        info={"description": "Offline-first sync of rural-health duty visits. See docs/sync-protocol.md."},
+        info={
+            "description": "Offline-first sync of rural-health duty visits. See docs/sync-protocol.md."
+        },
     )
-    spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"})
+    spec.components.security_scheme(
+        "bearer", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
+    )
     for name, schema in (
         # Nested schemas first: the plugin registers a nested schema on first sight.
-        ("RecordWire", RecordWire), ("ChangeWire", ChangeWire),
-        ("ChangeResultWire", ChangeResultWire), ("ErrorBody", ErrorBody),
-        ("ErrorEnvelope", ErrorEnvelope), ("LoginBody", LoginBody), ("TokenAnswer", TokenAnswer),
-        ("PushBody", PushBody), ("PushAnswer", PushAnswer), ("PullAnswer", PullAnswer),
+        ("RecordWire", RecordWire),
+        ("ChangeWire", ChangeWire),
+        ("ChangeResultWire", ChangeResultWire),
+        ("ErrorBody", ErrorBody),
+        ("ErrorEnvelope", ErrorEnvelope),
+        ("LoginBody", LoginBody),
+        ("TokenAnswer", TokenAnswer),
+        ("PushBody", PushBody),
+        ("PushAnswer", PushAnswer),
+        ("PullAnswer", PullAnswer),
         ("RecordList", RecordList),
     ):
         spec.components.schema(name, schema=schema)
     for form in (VISIT_V1, LEAVE_V1, TRAINING_V1):
-        spec.components.schema(f"{form.name.title()}FormV{form.version}", schema=type(schema_for(form)))
+        spec.components.schema(
+            f"{form.name.title()}FormV{form.version}", schema=type(schema_for(form))
+        )
     auth = [{"bearer": []}]
-    spec.path("/api/v1/auth/login", operations={"post": {
-        "summary": "Sign in; returns access and refresh tokens",
-        "requestBody": {"required": True, "content": {"application/json": {"schema": "LoginBody"}}},
-        "responses": {"200": _json("TokenAnswer"), **_errors(400, 401, 429)}}})
-    spec.path("/api/v1/auth/refresh", operations={"post": {
-        "summary": "A new access token for a refresh token", "security": auth,
-        "responses": {"200": _json("TokenAnswer"), **_errors(401)}}})
-    spec.path("/api/v1/auth/logout", operations={"post": {
-        "summary": "Revoke the access token (and a refresh token sent in the body)",
-        "security": auth, "responses": {"200": {"description": "revoked"}, **_errors(401)}}})
-    spec.path("/api/v1/sync/push", operations={"post": {
-        "summary": "Push a batch of changes from one device (gzip accepted)", "security": auth,
-        "requestBody": {"required": True, "content": {"application/json": {"schema": "PushBody"}}},
-        "responses": {"200": _json("PushAnswer"), **_errors(400, 401, 413, 415, 503)}}})
-    spec.path("/api/v1/sync/pull", operations={"get": {
-        "summary": "Every change in the caller's scope after the cursor", "security": auth,
-        "parameters": [
-            {"name": "cursor", "in": "query", "schema": {"type": "string"}},
-            {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 5000}},
-        ],
-        "responses": {"200": _json("PullAnswer"), **_errors(400, 401)}}})
-    collection = {"name": "collection", "in": "path", "required": True,
-                  "schema": {"type": "string", "enum": sorted(DEVICE_COLLECTIONS)}}
+    spec.path(
+        "/api/v1/auth/login",
+        operations={
+            "post": {
+                "summary": "Sign in; returns access and refresh tokens",
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/json": {"schema": "LoginBody"}},
+                },
+                "responses": {"200": _json("TokenAnswer"), **_errors(400, 401, 429)},
+            }
+        },
+    )
+    spec.path(
+        "/api/v1/auth/refresh",
+        operations={
+            "post": {
+                "summary": "A new access token for a refresh token",
+                "security": auth,
+                "responses": {"200": _json("TokenAnswer"), **_errors(401)},
+            }
+        },
+    )
+    spec.path(
+        "/api/v1/auth/logout",
+        operations={
+            "post": {
+                "summary": "Revoke the access token (and a refresh token sent in the body)",
+                "security": auth,
+                "responses": {"200": {"description": "revoked"}, **_errors(401)},
+            }
+        },
+    )
+    spec.path(
+        "/api/v1/sync/push",
+        operations={
+            "post": {
+                "summary": "Push a batch of changes from one device (gzip accepted)",
+                "security": auth,
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/json": {"schema": "PushBody"}},
+                },
+                "responses": {"200": _json("PushAnswer"), **_errors(400, 401, 413, 415, 503)},
+            }
+        },
+    )
+    spec.path(
+        "/api/v1/sync/pull",
+        operations={
+            "get": {
+                "summary": "Every change in the caller's scope after the cursor",
+                "security": auth,
+                "parameters": [
+                    {"name": "cursor", "in": "query", "schema": {"type": "string"}},
+                    {
+                        "name": "limit",
+                        "in": "query",
+                        "schema": {"type": "integer", "minimum": 1, "maximum": 5000},
+                    },
+                ],
+                "responses": {"200": _json("PullAnswer"), **_errors(400, 401)},
+            }
+        },
+    )
+    collection = {
+        "name": "collection",
+        "in": "path",
+        "required": True,
+        "schema": {"type": "string", "enum": sorted(DEVICE_COLLECTIONS)},
+    }
     record_id = {"name": "record_id", "in": "path", "required": True, "schema": {"type": "string"}}
-    spec.path("/api/v1/{collection}", operations={"get": {
-        "summary": "Records in the caller's scope", "security": auth, "parameters": [
-            collection,
-            {"name": "doctor", "in": "query", "schema": {"type": "string"}},
-            {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 1000}},
-            {"name": "offset", "in": "query", "schema": {"type": "integer", "minimum": 0}},
-        ],
-        "responses": {"200": _json("RecordList"), **_errors(400, 401, 404)}}})
-    spec.path("/api/v1/{collection}/{record_id}", operations={
-        "get": {"summary": "One record in the caller's scope", "security": auth,
+    spec.path(
+        "/api/v1/{collection}",
+        operations={
+            "get": {
+                "summary": "Records in the caller's scope",
+                "security": auth,
+                "parameters": [
+                    collection,
+                    {"name": "doctor", "in": "query", "schema": {"type": "string"}},
+                    {
+                        "name": "limit",
+                        "in": "query",
+                        "schema": {"type": "integer", "minimum": 1, "maximum": 1000},
+                    },
+                    {"name": "offset", "in": "query", "schema": {"type": "integer", "minimum": 0}},
+                ],
+                "responses": {"200": _json("RecordList"), **_errors(400, 401, 404)},
+            }
+        },
+    )
+    spec.path(
+        "/api/v1/{collection}/{record_id}",
+        operations={
+            "get": {
+                "summary": "One record in the caller's scope",
+                "security": auth,
                 "parameters": [collection, record_id],
-                "responses": {"200": _json("RecordWire"), **_errors(401, 404)}},
-        "put": {"summary": "A reviewer's correction of a record", "security": auth,
+                "responses": {"200": _json("RecordWire"), **_errors(401, 404)},
+            },
+            "put": {
+                "summary": "A reviewer's correction of a record",
+                "security": auth,
                 "parameters": [collection, record_id],
-                "requestBody": {"required": True, "content": {"application/json": {"schema": {
-                    "type": "object", "required": ["base_version", "data"],
-                    "properties": {"base_version": {"type": "integer"}, "data": {"type": "object"}}}}}},
-                "responses": {"200": _json("RecordWire"), **_errors(400, 401, 403, 404, 409)}},
-    })
-    spec.path("/api/v1/conflicts", operations={"get": {
-        "summary": "Conflicts in the caller's scope", "security": auth,
-        "parameters": [{"name": "status", "in": "query", "schema": {"type": "string", "enum": ["open", "resolved", "all"]}}],
-        "responses": {"200": _json("RecordList"), **_errors(401)}}})
-    spec.path("/api/v1/me", operations={"get": {
-        "summary": "The signed-in user and their scope", "security": auth,
-        "responses": {"200": {"description": "the user"}, **_errors(401)}}})
-    spec.path("/api/v1/health", operations={"get": {"summary": "Liveness and database check",
-                                                     "responses": {"200": {"description": "ok"}}}})
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "required": ["base_version", "data"],
+                                "properties": {
+                                    "base_version": {"type": "integer"},
+                                    "data": {"type": "object"},
+                                },
+                            }
+                        }
+                    },
+                },
+                "responses": {"200": _json("RecordWire"), **_errors(400, 401, 403, 404, 409)},
+            },
+        },
+    )
+    spec.path(
+        "/api/v1/conflicts",
+        operations={
+            "get": {
+                "summary": "Conflicts in the caller's scope",
+                "security": auth,
+                "parameters": [
+                    {
+                        "name": "status",
+                        "in": "query",
+                        "schema": {"type": "string", "enum": ["open", "resolved", "all"]},
+                    }
+                ],
+                "responses": {"200": _json("RecordList"), **_errors(401)},
+            }
+        },
+    )
+    spec.path(
+        "/api/v1/me",
+        operations={
+            "get": {
+                "summary": "The signed-in user and their scope",
+                "security": auth,
+                "responses": {"200": {"description": "the user"}, **_errors(401)},
+            }
+        },
+    )
+    spec.path(
+        "/api/v1/health",
+        operations={
+            "get": {
+                "summary": "Liveness and database check",
+                "responses": {"200": {"description": "ok"}},
+            }
+        },
+    )
     return spec
 
 

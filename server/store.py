@@ -98,8 +98,12 @@ class _Writer:
         self.session = session
         # The first statement of the transaction takes the lock (PostgreSQL: row lock;
         # SQLite: the database write lock), so no read happens before it.
-        session.execute(update(SyncCounter).where(SyncCounter.id == 1).values(value=SyncCounter.value))
-        value = session.execute(select(SyncCounter.value).where(SyncCounter.id == 1)).scalar_one_or_none()
+        session.execute(
+            update(SyncCounter).where(SyncCounter.id == 1).values(value=SyncCounter.value)
+        )
+        value = session.execute(
+            select(SyncCounter.value).where(SyncCounter.id == 1)
+        ).scalar_one_or_none()
         if value is None:
             session.add(SyncCounter(id=1, value=0))
             session.flush()
@@ -180,14 +184,18 @@ class SqlSyncStore(SyncStore):
         session = self.session
         writer = _Writer(session)
         change_ids = [c.change_id for c, _ in items]
-        answered = {
-            row.change_id: row.result
-            for row in session.scalars(
-                select(SyncApplied).where(
-                    SyncApplied.origin == context.origin, SyncApplied.change_id.in_(change_ids)
+        answered = (
+            {
+                row.change_id: row.result
+                for row in session.scalars(
+                    select(SyncApplied).where(
+                        SyncApplied.origin == context.origin, SyncApplied.change_id.in_(change_ids)
+                    )
                 )
-            )
-        } if change_ids else {}
+            }
+            if change_ids
+            else {}
+        )
         keys = {(c.collection, c.id) for c, _ in items}
         rows = self._load(keys)
         results: list[ChangeResult] = []
@@ -199,7 +207,10 @@ class SqlSyncStore(SyncStore):
             row = rows.get((change.collection, change.id))
             if row is not None and guard is not None and not guard(row):
                 result = ChangeResult(
-                    change.collection, change.id, change.change_id, Status.REJECTED,
+                    change.collection,
+                    change.id,
+                    change.change_id,
+                    Status.REJECTED,
                     code=ErrorCode.FORBIDDEN_RECORD,
                     errors={"id": ["this record belongs to someone outside your scope"]},
                 )
@@ -207,8 +218,12 @@ class SqlSyncStore(SyncStore):
                 result = self._apply_one(writer, change, scope, row, context, now, rows)
             if result.status is not Status.REJECTED:
                 session.add(
-                    SyncApplied(origin=context.origin, change_id=change.change_id,
-                                result=result.to_wire(), created_at=now)
+                    SyncApplied(
+                        origin=context.origin,
+                        change_id=change.change_id,
+                        result=result.to_wire(),
+                        created_at=now,
+                    )
                 )
             answered[change.change_id] = result.to_wire()
             results.append(result)
@@ -240,9 +255,16 @@ class SqlSyncStore(SyncStore):
         row.data = data if data is not None else (row.data or {})
         row.seq = writer.next_seq()
         row.doctor_id, row.township_code, row.county_code = (
-            scope.doctor_id, scope.township_code, scope.county_code
+            scope.doctor_id,
+            scope.township_code,
+            scope.county_code,
         )
-        row.updated_at, row.updated_by, row.device_id, row.clock_skew_s = now, updated_by, None, None
+        row.updated_at, row.updated_by, row.device_id, row.clock_skew_s = (
+            now,
+            updated_by,
+            None,
+            None,
+        )
         self.session.flush()
         if self.projector:
             self.projector(self.session, collection, row)
@@ -301,7 +323,9 @@ class SqlSyncStore(SyncStore):
             self._mirror_conflict(writer, conflict, row, context.origin)
             base.status, base.version = Status.CONFLICT, row.version
             base.code, base.conflict_id, base.current = (
-                ErrorCode.STALE_VERSION, conflict.id, _current(row)
+                ErrorCode.STALE_VERSION,
+                conflict.id,
+                _current(row),
             )
             return base
         # INSERT, UPDATE or DELETE: a new version of the record.
@@ -317,7 +341,9 @@ class SqlSyncStore(SyncStore):
         row.seq = writer.next_seq()
         if not row.deleted or row.doctor_id is None:
             row.doctor_id, row.township_code, row.county_code = (
-                scope.doctor_id, scope.township_code, scope.county_code
+                scope.doctor_id,
+                scope.township_code,
+                scope.county_code,
             )
         row.updated_at, row.updated_by = now, context.origin
         row.device_id, row.clock_skew_s = context.device_id, context.clock_skew_s
@@ -374,7 +400,11 @@ class SqlSyncStore(SyncStore):
         self.session.flush()
         scope = RecordScope(row.doctor_id, row.township_code, row.county_code)
         self.put_server_record(
-            CONFLICTS, conflict.id, conflict_data(conflict), scope, updated_by=origin,
+            CONFLICTS,
+            conflict.id,
+            conflict_data(conflict),
+            scope,
+            updated_by=origin,
             writer=writer,
         )
 

@@ -4,6 +4,7 @@ errors are domain exceptions or per-record results."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -21,7 +22,6 @@ from sync.clock import ClockDriftError, ClockFormatError, HLCTimestamp, HybridLo
 from sync.protocol import LEAVE, VISITS, ErrorCode, Op, Status
 from sync.records import Change, ChangeResult, PushBatch, rejected
 
-
 # A device clock further ahead than this is not merged into the server's clock.
 MAX_CLOCK_DRIFT_MS = 5 * 60 * 1000
 
@@ -37,14 +37,28 @@ def _load_references(session: Session, changes: list[Change]) -> _References:
     place_codes, doctor_ids, assignment_ids = set(), set(), set()
     for change in changes:
         data = change.data or {}
-        for key, bucket in (("place", place_codes), ("doctor", doctor_ids),
-                            ("assignment", assignment_ids)):
+        for key, bucket in (
+            ("place", place_codes),
+            ("doctor", doctor_ids),
+            ("assignment", assignment_ids),
+        ):
             if isinstance(data.get(key), str):
                 bucket.add(data[key])
     return _References(
-        places={u.code: u for u in session.scalars(select(OrgUnit).where(OrgUnit.code.in_(place_codes)))} if place_codes else {},
-        doctors={d.id: d for d in session.scalars(select(Doctor).where(Doctor.id.in_(doctor_ids)))} if doctor_ids else {},
-        assignments={a.id: a for a in session.scalars(select(Assignment).where(Assignment.id.in_(assignment_ids)))} if assignment_ids else {},
+        places={
+            u.code: u for u in session.scalars(select(OrgUnit).where(OrgUnit.code.in_(place_codes)))
+        }
+        if place_codes
+        else {},
+        doctors={d.id: d for d in session.scalars(select(Doctor).where(Doctor.id.in_(doctor_ids)))}
+        if doctor_ids
+        else {},
+        assignments={
+            a.id: a
+            for a in session.scalars(select(Assignment).where(Assignment.id.in_(assignment_ids)))
+        }
+        if assignment_ids
+        else {},
     )
 
 
@@ -76,11 +90,20 @@ def prepare(
         change = item
         key = (change.collection, change.id)
         if key in seen:
-            prepared.append(rejected(
-                change.change_id, change.collection, change.id, ErrorCode.DUPLICATE_IN_BATCH,
-                {"id": ["this record appears more than once in the batch; send one change per "
-                        "record per batch"]},
-            ))
+            prepared.append(
+                rejected(
+                    change.change_id,
+                    change.collection,
+                    change.id,
+                    ErrorCode.DUPLICATE_IN_BATCH,
+                    {
+                        "id": [
+                            "this record appears more than once in the batch; send one change per "
+                            "record per batch"
+                        ]
+                    },
+                )
+            )
             continue
         seen.add(key)
         prepared.append(_prepare_one(session, actor, change, refs, now))
@@ -121,19 +144,35 @@ def _prepare_one(
         return reject(ErrorCode.UNKNOWN_REFERENCE, errors)
     scope = _scope_of(change.collection, data, refs)
     if not actor.may_see(scope.doctor_id, scope.township_code, scope.county_code):
-        return reject(ErrorCode.FORBIDDEN_RECORD, {
-            "data.doctor": ["you can only record your own visits"
-                            if actor.is_doctor else "this doctor is outside your scope"]
-        })
+        return reject(
+            ErrorCode.FORBIDDEN_RECORD,
+            {
+                "data.doctor": [
+                    "you can only record your own visits"
+                    if actor.is_doctor
+                    else "this doctor is outside your scope"
+                ]
+            },
+        )
     if change.collection == LEAVE and actor.is_doctor:
         status = data.setdefault("status", "pending")
         stored = session.get(SyncRecord, (LEAVE, change.id))
         stored_status = (stored.data or {}).get("status") if stored else None
         if status != "pending" and status != stored_status:
-            return reject(ErrorCode.FORBIDDEN_RECORD,
-                          {"data.status": ["only a reviewer approves or refuses leave"]})
-    normalised = Change(change.collection, change.id, change.op, change.change_id,
-                        change.base_version, data, change.hlc, change.resolves)
+            return reject(
+                ErrorCode.FORBIDDEN_RECORD,
+                {"data.status": ["only a reviewer approves or refuses leave"]},
+            )
+    normalised = Change(
+        change.collection,
+        change.id,
+        change.op,
+        change.change_id,
+        change.base_version,
+        data,
+        change.hlc,
+        change.resolves,
+    )
     return normalised, scope
 
 
@@ -176,7 +215,8 @@ def push(
             WriteContext(origin=actor.username, device_id=batch.device_id, clock_skew_s=skew),
             guard=actor.may_touch,
         )
-        if valid else []
+        if valid
+        else []
     )
     results = [item if isinstance(item, ChangeResult) else next(applied) for item in prepared]
     written = [(r.collection, r.id) for r in results if r.status is Status.ACCEPTED]
@@ -184,10 +224,9 @@ def push(
         rows = [row for key in written if (row := session.get(SyncRecord, key)) is not None]
         after_push(session, rows)
     if batch.clock:
-        try:
+        # A bad or far-off device clock is not merged: its skew is recorded on the records.
+        with contextlib.suppress(ClockFormatError, ClockDriftError):
             clock.receive(HLCTimestamp.decode(batch.clock), max_drift_ms=MAX_CLOCK_DRIFT_MS)
-        except (ClockFormatError, ClockDriftError):
-            pass  # the skew is recorded on the records; the server clock stays true
     return {
         "batch_id": batch.batch_id,
         "server_time": now.isoformat().replace("+00:00", "Z"),

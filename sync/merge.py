@@ -69,6 +69,5 @@ def decide(current: Record | None, change: Change) -> Decision:
         return Decision(Action.UPDATE, "edited on top of the stored version")
     return Decision(
         Action.CONFLICT,
-        f"edited on top of version {change.base_version}, but version {current.version} "
-        "is stored",
+        f"edited on top of version {change.base_version}, but version {current.version} is stored",
     )

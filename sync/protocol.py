@@ -57,10 +57,13 @@ class ErrorCode(StrEnum):
     STALE_VERSION = "stale_version"
     NOT_FOUND = "not_found"
     UNAUTHORIZED = "unauthorized"
+    TOKEN_EXPIRED = "token_expired"  # noqa: S105 - an error code; refresh and retry
+    TOKEN_REVOKED = "token_revoked"  # noqa: S105 - an error code; sign in again
     FORBIDDEN = "forbidden"
     INVALID_CURSOR = "invalid_cursor"
     RATE_LIMITED = "rate_limited"
     CONFLICT_NOT_OPEN = "conflict_not_open"
+    DATABASE_UNAVAILABLE = "database_unavailable"  # retry later; nothing was changed
     INTERNAL = "internal_error"
 
 

@@ -184,7 +184,7 @@ def parse_change(index: int, raw: object) -> Change | ChangeResult:
     if not valid_id(change_id):
         errors[F_CHANGE_ID] = ["must be an id of 1-64 letters, digits, '_', '.', ':' or '-'"]
     try:
-        op = Op(raw.get(F_OP))
+        op = Op(str(raw.get(F_OP)))
     except ValueError:
         errors[F_OP] = [f"must be one of {', '.join(o.value for o in Op)}"]
         op = Op.UPSERT

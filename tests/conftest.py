@@ -18,9 +18,7 @@ from werkzeug.serving import make_server
 from sync.batch import encode
 from tests.builders import PASSWORD, USERS, small_scenario
 
-PG_URL = os.environ.get(
-    "ZHUXUN_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-)
+PG_URL = os.environ.get("ZHUXUN_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 
 
@@ -96,7 +94,9 @@ class LiveServer:
     def __init__(self, app: Any) -> None:
         self.server = make_server("127.0.0.1", 0, app, threaded=True)
         self.url = f"http://127.0.0.1:{self.server.server_port}"
-        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+        self.thread = threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
         self.thread.start()
 
     def stop(self) -> None:
@@ -118,8 +118,11 @@ class Api:
         self.base = base
         self.username = username
         self.http = requests.Session()
-        answer = self.http.post(f"{base}/api/v1/auth/login",
-                                json={"username": username, "password": PASSWORD}, timeout=30)
+        answer = self.http.post(
+            f"{base}/api/v1/auth/login",
+            json={"username": username, "password": PASSWORD},
+            timeout=30,
+        )
         assert answer.status_code == 200, answer.text
         self.tokens = answer.json()
         self.http.headers["Authorization"] = f"Bearer {self.tokens['access_token']}"
@@ -130,22 +133,36 @@ class Api:
 
     def push_raw(self, body: Any, *, gzip: bool = False, **kwargs: Any) -> requests.Response:
         if gzip:
-            return self.http.post(self.url("/sync/push"), data=encode(body),
-                                  headers={"Content-Type": "application/json",
-                                           "Content-Encoding": "gzip"}, timeout=60, **kwargs)
+            return self.http.post(
+                self.url("/sync/push"),
+                data=encode(body),
+                headers={"Content-Type": "application/json", "Content-Encoding": "gzip"},
+                timeout=60,
+                **kwargs,
+            )
         return self.http.post(self.url("/sync/push"), json=body, timeout=60, **kwargs)
 
-    def push(self, *changes: dict[str, Any], batch_id: str | None = None,
-             sent_at: str | None = None, gzip: bool = False) -> dict[str, Any]:
-        body: dict[str, Any] = {"device_id": self.device_id, "batch_id": batch_id or uuid.uuid4().hex,
-                                "changes": list(changes)}
+    def push(
+        self,
+        *changes: dict[str, Any],
+        batch_id: str | None = None,
+        sent_at: str | None = None,
+        gzip: bool = False,
+    ) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "device_id": self.device_id,
+            "batch_id": batch_id or uuid.uuid4().hex,
+            "changes": list(changes),
+        }
         if sent_at:
             body["sent_at"] = sent_at
         answer = self.push_raw(body, gzip=gzip)
         assert answer.status_code == 200, answer.text
         return answer.json()
 
-    def pull_all(self, cursor: str | None = None, limit: int = 500) -> tuple[list[dict[str, Any]], str]:
+    def pull_all(
+        self, cursor: str | None = None, limit: int = 500
+    ) -> tuple[list[dict[str, Any]], str]:
         changes: list[dict[str, Any]] = []
         while True:
             params: dict[str, Any] = {"limit": limit}

@@ -15,8 +15,11 @@ from tests.builders import PASSWORD
 
 def test_a_wrong_password_is_refused_without_saying_which_part_was_wrong(live: Any) -> None:
     for username in ("d1", "nobody"):
-        answer = requests.post(f"{live.url}/api/v1/auth/login",
-                               json={"username": username, "password": "wrong-password"}, timeout=30)
+        answer = requests.post(
+            f"{live.url}/api/v1/auth/login",
+            json={"username": username, "password": "wrong-password"},
+            timeout=30,
+        )
         assert answer.status_code == 401
         assert answer.json()["error"]["message"] == "wrong username or password"
 
@@ -48,36 +51,49 @@ def test_a_token_signed_with_another_algorithm_or_none_is_refused(api: Any) -> N
     unsigned = pyjwt.encode(claims, key=None, algorithm="none")
     other_key = pyjwt.encode(claims, key="x" * 64, algorithm="HS512")
     for token in (unsigned, other_key):
-        answer = requests.get(d1.url("/me"), headers={"Authorization": f"Bearer {token}"}, timeout=30)
+        answer = requests.get(
+            d1.url("/me"), headers={"Authorization": f"Bearer {token}"}, timeout=30
+        )
         assert answer.status_code == 401, token
 
 
 def test_a_refresh_token_cannot_be_used_as_an_access_token(api: Any) -> None:
     d1 = api("d1")
-    answer = requests.get(d1.url("/me"), timeout=30,
-                          headers={"Authorization": f"Bearer {d1.tokens['refresh_token']}"})
+    answer = requests.get(
+        d1.url("/me"), timeout=30, headers={"Authorization": f"Bearer {d1.tokens['refresh_token']}"}
+    )
     assert answer.status_code == 401
 
 
 def test_refresh_gives_a_working_access_token(api: Any) -> None:
     d1 = api("d1")
-    answer = requests.post(d1.url("/auth/refresh"), timeout=30,
-                           headers={"Authorization": f"Bearer {d1.tokens['refresh_token']}"})
+    answer = requests.post(
+        d1.url("/auth/refresh"),
+        timeout=30,
+        headers={"Authorization": f"Bearer {d1.tokens['refresh_token']}"},
+    )
     assert answer.status_code == 200
-    me = requests.get(d1.url("/me"), timeout=30,
-                      headers={"Authorization": f"Bearer {answer.json()['access_token']}"})
+    me = requests.get(
+        d1.url("/me"),
+        timeout=30,
+        headers={"Authorization": f"Bearer {answer.json()['access_token']}"},
+    )
     assert me.json()["doctor"] == "D1"
 
 
 def test_logout_revokes_the_access_and_refresh_tokens(api: Any) -> None:
     d1 = api("d1")
-    out = d1.http.post(d1.url("/auth/logout"), json={"refresh_token": d1.tokens["refresh_token"]},
-                       timeout=30)
+    out = d1.http.post(
+        d1.url("/auth/logout"), json={"refresh_token": d1.tokens["refresh_token"]}, timeout=30
+    )
     assert out.status_code == 200
     assert d1.get("/me").status_code == 401
     assert d1.get("/me").json()["error"]["code"] == "token_revoked"
-    refresh = requests.post(d1.url("/auth/refresh"), timeout=30,
-                            headers={"Authorization": f"Bearer {d1.tokens['refresh_token']}"})
+    refresh = requests.post(
+        d1.url("/auth/refresh"),
+        timeout=30,
+        headers={"Authorization": f"Bearer {d1.tokens['refresh_token']}"},
+    )
     assert refresh.status_code == 401
 
 
@@ -86,11 +102,15 @@ def test_an_expired_access_token_answers_token_expired(app: Any, live: Any) -> N
     from datetime import timedelta
 
     app.config["JWT_ACCESS_TOKEN_EXPIRES"] = timedelta(seconds=1)
-    answer = requests.post(f"{live.url}/api/v1/auth/login",
-                           json={"username": "d1", "password": PASSWORD}, timeout=30).json()
+    answer = requests.post(
+        f"{live.url}/api/v1/auth/login", json={"username": "d1", "password": PASSWORD}, timeout=30
+    ).json()
     time.sleep(2.1)
-    expired = requests.get(f"{live.url}/api/v1/me", timeout=30,
-                           headers={"Authorization": f"Bearer {answer['access_token']}"})
+    expired = requests.get(
+        f"{live.url}/api/v1/me",
+        timeout=30,
+        headers={"Authorization": f"Bearer {answer['access_token']}"},
+    )
     assert expired.status_code == 401
     assert expired.json()["error"]["code"] == "token_expired"
 
@@ -108,7 +128,9 @@ def test_passwords_are_stored_with_scrypt_never_in_clear(app: Any) -> None:
     assert PASSWORD_METHOD.startswith("scrypt:32768:")
 
 
-def test_production_mode_refuses_to_start_without_a_secret(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
+def test_production_mode_refuses_to_start_without_a_secret(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
     from server.app import create_app
 
     monkeypatch.delenv("ZHUXUN_SECRET_KEY", raising=False)
@@ -121,7 +143,9 @@ def test_production_mode_refuses_to_start_without_a_secret(monkeypatch: pytest.M
         create_app()
 
 
-def test_development_mode_starts_with_the_development_secret(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
+def test_development_mode_starts_with_the_development_secret(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
     from server.app import create_app
     from server.config import DEVELOPMENT_SECRET
 

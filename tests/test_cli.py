@@ -51,7 +51,9 @@ def test_help_lists_every_command() -> None:
         assert command in out
 
 
-def test_init_import_create_user_then_serve_and_sign_in(env: dict[str, str], tmp_path: Path) -> None:
+def test_init_import_create_user_then_serve_and_sign_in(
+    env: dict[str, str], tmp_path: Path
+) -> None:
     scenario = tmp_path / "scenario.json"
     scenario.write_text(json.dumps(small_scenario(), ensure_ascii=False), encoding="utf-8")
     assert "database ready" in run(env, "init-db").stdout
@@ -59,12 +61,18 @@ def test_init_import_create_user_then_serve_and_sign_in(env: dict[str, str], tmp
     assert "imported 9 places" in first and "imported 4 assignments" in first
     again = run(env, "import", str(scenario)).stdout
     assert "imported" not in again and "unchanged 9 places" in again
-    assert "created doctor d1" in run(env, "create-user", "d1", "--role", "doctor", "--doctor", "D1").stdout
+    assert (
+        "created doctor d1"
+        in run(env, "create-user", "d1", "--role", "doctor", "--doctor", "D1").stdout
+    )
 
     port = free_port()
-    server = subprocess.Popen([ZHUXUN, "serve", "--host", "127.0.0.1", "--port", str(port),
-                               "--workers", "2"], env=env, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL)
+    server = subprocess.Popen(
+        [ZHUXUN, "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "2"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         base = f"http://127.0.0.1:{port}"
         for _ in range(100):
@@ -73,8 +81,9 @@ def test_init_import_create_user_then_serve_and_sign_in(env: dict[str, str], tmp
                     break
             except requests.ConnectionError:
                 time.sleep(0.1)
-        answer = requests.post(f"{base}/api/v1/auth/login", timeout=10,
-                               json={"username": "d1", "password": PASSWORD})
+        answer = requests.post(
+            f"{base}/api/v1/auth/login", timeout=10, json={"username": "d1", "password": PASSWORD}
+        )
         assert answer.status_code == 200
         spec = requests.get(f"{base}/api/v1/openapi.json", timeout=10).json()
         assert "/api/v1/sync/push" in spec["paths"]
@@ -91,14 +100,31 @@ def test_serve_refuses_to_start_in_production_without_a_secret(env: dict[str, st
     assert "Traceback" not in done.stderr
 
 
-@pytest.mark.parametrize(("content", "message"), [
-    ("{not json", "not valid UTF-8 JSON"),
-    (json.dumps({"places": [{"code": "1", "level": "planet"}]}), "places[0].level"),
-    (json.dumps({**small_scenario(), "visits": [{"doctor": "D1", "place": "450999101201", "kind": "patrol",
-                                                 "check_in": "2026-03-10T08:00:00+08:00",
-                                                 "check_out": "2026-03-10T07:00:00+08:00",
-                                                 "patients": 1}]}), "visits[0].check_out"),
-])
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("{not json", "not valid UTF-8 JSON"),
+        (json.dumps({"places": [{"code": "1", "level": "planet"}]}), "places[0].level"),
+        (
+            json.dumps(
+                {
+                    **small_scenario(),
+                    "visits": [
+                        {
+                            "doctor": "D1",
+                            "place": "450999101201",
+                            "kind": "patrol",
+                            "check_in": "2026-03-10T08:00:00+08:00",
+                            "check_out": "2026-03-10T07:00:00+08:00",
+                            "patients": 1,
+                        }
+                    ],
+                }
+            ),
+            "visits[0].check_out",
+        ),
+    ],
+)
 def test_a_bad_scenario_file_is_refused_with_the_place_named_and_nothing_written(
     env: dict[str, str], tmp_path: Path, content: str, message: str
 ) -> None:
@@ -110,7 +136,9 @@ def test_a_bad_scenario_file_is_refused_with_the_place_named_and_nothing_written
 
 def test_create_user_explains_a_wrong_unit(env: dict[str, str]) -> None:
     run(env, "init-db")
-    done = run(env, "create-user", "r", "--role", "township_reviewer", "--unit", "nowhere", ok=False)
+    done = run(
+        env, "create-user", "r", "--role", "township_reviewer", "--unit", "nowhere", ok=False
+    )
     assert "needs --unit with a known township code" in done.stderr
 
 
@@ -122,10 +150,28 @@ def test_evaluate_is_available_from_the_server_cli(env: dict[str, str], tmp_path
 def test_the_demo_runs_end_to_end_and_reports_the_conflict(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("ZHUXUN_")}
     done = subprocess.run(
-        [ZHUXUN, "demo", "--run", "--townships", "2", "--villages", "6", "--doctors", "6",
-         "--weeks", "2", "--dir", str(tmp_path / "demo"), "--port", str(free_port()),
-         "--no-serve"],
-        env=env, capture_output=True, text=True, timeout=300,
+        [
+            ZHUXUN,
+            "demo",
+            "--run",
+            "--townships",
+            "2",
+            "--villages",
+            "6",
+            "--doctors",
+            "6",
+            "--weeks",
+            "2",
+            "--dir",
+            str(tmp_path / "demo"),
+            "--port",
+            str(free_port()),
+            "--no-serve",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert done.returncode == 0, done.stdout + done.stderr
     out = done.stdout
@@ -137,8 +183,20 @@ def test_the_demo_runs_end_to_end_and_reports_the_conflict(tmp_path: Path) -> No
 
 def test_demo_out_writes_a_scenario_that_import_reads(env: dict[str, str], tmp_path: Path) -> None:
     path = tmp_path / "county.json"
-    run(env, "demo", "--out", str(path), "--townships", "2", "--villages", "5", "--doctors", "4",
-        "--weeks", "1")
+    run(
+        env,
+        "demo",
+        "--out",
+        str(path),
+        "--townships",
+        "2",
+        "--villages",
+        "5",
+        "--doctors",
+        "4",
+        "--weeks",
+        "1",
+    )
     scenario = json.loads(path.read_text(encoding="utf-8"))
     assert len(scenario["doctors"]) == 4
     assert "imported 4 doctors" in run(env, "import", str(path)).stdout

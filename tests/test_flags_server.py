@@ -31,10 +31,15 @@ def app(backend: str, tmp_path: Any, request: pytest.FixtureRequest) -> Any:
 
 
 def posting_day(day: int) -> dict[str, Any]:
-    return visit_data(doctor="D2", assignment="A2", place=VILLAGE_A1, kind="posting",
-                      check_in=f"2026-01-{day:02d}T08:00:00+08:00",
-                      check_out=f"2026-01-{day:02d}T12:30:00+08:00",
-                      recorded_at=f"2026-01-{day:02d}T12:40:00+08:00")
+    return visit_data(
+        doctor="D2",
+        assignment="A2",
+        place=VILLAGE_A1,
+        kind="posting",
+        check_in=f"2026-01-{day:02d}T08:00:00+08:00",
+        check_out=f"2026-01-{day:02d}T12:30:00+08:00",
+        recorded_at=f"2026-01-{day:02d}T12:40:00+08:00",
+    )
 
 
 def flag(client: Any, key: str) -> dict[str, Any] | None:
@@ -42,7 +47,9 @@ def flag(client: Any, key: str) -> dict[str, Any] | None:
     return next((f for f in items if f["key"] == key), None)
 
 
-def test_a_week_one_duty_day_short_is_flagged_then_resolved_by_the_missing_day(api: Any, app: Any) -> None:
+def test_a_week_one_duty_day_short_is_flagged_then_resolved_by_the_missing_day(
+    api: Any, app: Any
+) -> None:
     d2 = api("d2")
     d2.push(*(make_change(posting_day(day)) for day in (5, 6, 7, 8)))
     short = flag(d2, POSTING_WEEK_KEY)
@@ -61,8 +68,14 @@ def test_a_week_one_duty_day_short_is_flagged_then_resolved_by_the_missing_day(a
     from server.models import FlagHistory
 
     with app.app_context():
-        history = [h.change for h in db.session.scalars(
-            select(FlagHistory).where(FlagHistory.key == POSTING_WEEK_KEY).order_by(FlagHistory.id))]
+        history = [
+            h.change
+            for h in db.session.scalars(
+                select(FlagHistory)
+                .where(FlagHistory.key == POSTING_WEEK_KEY)
+                .order_by(FlagHistory.id)
+            )
+        ]
     assert history == ["opened", "resolved"], "a re-evaluation records what changed"
 
 
@@ -92,9 +105,15 @@ def test_a_push_re_evaluates_only_the_pushing_doctors_flags(api: Any, app: Any) 
     api("d2").push(make_change(posting_day(5)))
     with app.app_context():
         before = {r.key: r.updated_at for r in db.session.scalars(select(FlagRecord))}
-    api("d1").push(make_change(visit_data(check_in="2026-01-06T08:00:00+08:00",
-                                          check_out="2026-01-06T12:00:00+08:00",
-                                          recorded_at="2026-01-06T12:10:00+08:00")))
+    api("d1").push(
+        make_change(
+            visit_data(
+                check_in="2026-01-06T08:00:00+08:00",
+                check_out="2026-01-06T12:00:00+08:00",
+                recorded_at="2026-01-06T12:10:00+08:00",
+            )
+        )
+    )
     with app.app_context():
         after = {r.key: (r.updated_at, r.doctor_id) for r in db.session.scalars(select(FlagRecord))}
     for key, stamp in before.items():
@@ -105,6 +124,8 @@ def test_a_push_re_evaluates_only_the_pushing_doctors_flags(api: Any, app: Any) 
 def test_flags_can_be_filtered_by_rule_and_period(api: Any) -> None:
     d2 = api("d2")
     d2.push(make_change(posting_day(5)))
-    items = d2.get("/flags", params={"rule": "posting.days_per_week", "period": WEEK}).json()["items"]
+    items = d2.get("/flags", params={"rule": "posting.days_per_week", "period": WEEK}).json()[
+        "items"
+    ]
     assert [f["key"] for f in items] == [POSTING_WEEK_KEY]
     assert d2.get("/flags", params={"rule": "patrol.per_week"}).json()["items"] == []

@@ -11,7 +11,9 @@ from alembic.migration import MigrationContext
 from tests.conftest import app_config
 
 
-@pytest.mark.parametrize("backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+@pytest.mark.parametrize(
+    "backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
 def test_migrating_an_empty_database_matches_the_models(
     backend: str, tmp_path: Any, request: pytest.FixtureRequest
 ) -> None:

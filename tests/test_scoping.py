@@ -40,7 +40,9 @@ def visit_ids(api: Any) -> dict[str, str]:
 
 
 @pytest.mark.parametrize("username", sorted(SEES))
-def test_each_role_reads_exactly_its_scope(api: Any, visit_ids: dict[str, str], username: str) -> None:
+def test_each_role_reads_exactly_its_scope(
+    api: Any, visit_ids: dict[str, str], username: str
+) -> None:
     client = api(username)
     expected = {visit_ids[d] for d in SEES[username]}
     pulled = {c["id"] for c in client.pull_all()[0] if c["collection"] == "visits"}
@@ -74,7 +76,9 @@ def test_a_doctor_cannot_push_a_visit_in_another_doctors_name(api: Any) -> None:
 def test_a_reviewer_cannot_correct_a_visit_outside_their_township(
     api: Any, visit_ids: dict[str, str]
 ) -> None:
-    answer = api("rev_b").put(f"/visits/{visit_ids['D1']}", {"base_version": 1, "data": visit_data()})
+    answer = api("rev_b").put(
+        f"/visits/{visit_ids['D1']}", {"base_version": 1, "data": visit_data()}
+    )
     assert answer.status_code == 404
 
 
@@ -87,18 +91,24 @@ def test_a_doctor_cannot_use_the_reviewer_correction_endpoint(
 
 
 def test_a_doctor_cannot_approve_their_own_leave(api: Any) -> None:
-    leave = {"doctor": "D1", "start": "2026-03-02", "end": "2026-03-04", "reason": "病假",
-             "status": "approved"}
+    leave = {
+        "doctor": "D1",
+        "start": "2026-03-02",
+        "end": "2026-03-04",
+        "reason": "病假",
+        "status": "approved",
+    }
     result = api("d1").push(make_change(leave, collection="leave"))["results"][0]
     assert result["status"] == "rejected"
     assert "data.status" in result["errors"]
     pending = dict(leave, status="pending")
-    assert api("d1").push(make_change(pending, collection="leave"))["results"][0]["status"] == "accepted"
+    assert (
+        api("d1").push(make_change(pending, collection="leave"))["results"][0]["status"]
+        == "accepted"
+    )
 
 
-def test_change_ids_are_remembered_per_user_so_another_user_cannot_read_an_answer(
-    api: Any
-) -> None:
+def test_change_ids_are_remembered_per_user_so_another_user_cannot_read_an_answer(api: Any) -> None:
     d1, d3 = api("d1"), api("d3")
     change = make_change()
     d1.push(change)

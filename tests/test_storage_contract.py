@@ -16,7 +16,9 @@ from sync.store import InvalidCursor, SyncStore
 from tests.conftest import app_config
 
 
-def _server_store(backend: str, tmp_path: Any, request: pytest.FixtureRequest) -> Iterator[SyncStore]:
+def _server_store(
+    backend: str, tmp_path: Any, request: pytest.FixtureRequest
+) -> Iterator[SyncStore]:
     from server.app import create_app
     from server.database import init_db
     from server.extensions import db
@@ -33,7 +35,9 @@ def _server_store(backend: str, tmp_path: Any, request: pytest.FixtureRequest) -
 def _client_store(tmp_path: Any) -> Iterator[SyncStore]:
     from offline_client.store import open_store
 
-    yield open_store(tmp_path / "device.sqlite3")
+    store = open_store(tmp_path / "device.sqlite3")
+    yield store
+    store.close()
 
 
 STORES = [
@@ -52,8 +56,14 @@ def store(request: pytest.FixtureRequest, tmp_path: Any) -> Iterator[SyncStore]:
 
 
 def upsert(record_id: str, base: int = 0, **data: Any) -> Change:
-    return Change("visits", record_id, Op.UPSERT, uuid.uuid4().hex, base,
-                  {"doctor": "D1", "patients": 1, **data})
+    return Change(
+        "visits",
+        record_id,
+        Op.UPSERT,
+        uuid.uuid4().hex,
+        base,
+        {"doctor": "D1", "patients": 1, **data},
+    )
 
 
 def delete(record_id: str, base: int) -> Change:
@@ -70,7 +80,9 @@ class TestStorageContract:
     def test_an_unknown_record_is_none(self, store: SyncStore) -> None:
         assert store.get("visits", "nothing") is None
 
-    def test_the_same_change_id_twice_gets_the_first_answer_and_changes_nothing(self, store: SyncStore) -> None:
+    def test_the_same_change_id_twice_gets_the_first_answer_and_changes_nothing(
+        self, store: SyncStore
+    ) -> None:
         change = upsert("r1")
         first = store.apply(change, origin="u")
         again = store.apply(change, origin="u")
@@ -89,7 +101,9 @@ class TestStorageContract:
         assert (result.status, result.version) == (Status.ACCEPTED, 2)
         assert store.get("visits", "r1").data["patients"] == 9  # type: ignore[union-attr]
 
-    def test_a_stale_edit_keeps_the_stored_version_and_the_incoming_one_as_a_conflict(self, store: SyncStore) -> None:
+    def test_a_stale_edit_keeps_the_stored_version_and_the_incoming_one_as_a_conflict(
+        self, store: SyncStore
+    ) -> None:
         store.apply(upsert("r1"), origin="u")
         store.apply(upsert("r1", base=1, patients=5), origin="u")
         result = store.apply(upsert("r1", base=1, patients=7), origin="u")
@@ -99,7 +113,9 @@ class TestStorageContract:
         assert conflict.record_id == "r1" and conflict.incoming_data["patients"] == 7  # type: ignore[index]
         assert conflict.stored_version == 2 and conflict.base_version == 1
 
-    def test_a_delete_leaves_a_tombstone_that_no_late_change_revives(self, store: SyncStore) -> None:
+    def test_a_delete_leaves_a_tombstone_that_no_late_change_revives(
+        self, store: SyncStore
+    ) -> None:
         store.apply(upsert("r1"), origin="u")
         assert store.apply(delete("r1", 1), origin="u").status is Status.ACCEPTED
         late = store.apply(upsert("r1", base=1, patients=3), origin="u")
@@ -112,7 +128,9 @@ class TestStorageContract:
         store.apply(delete("r1", 1), origin="u")
         assert store.apply(delete("r1", 1), origin="u").status is Status.DUPLICATE
 
-    def test_changes_come_in_the_order_they_last_changed_each_record_once(self, store: SyncStore) -> None:
+    def test_changes_come_in_the_order_they_last_changed_each_record_once(
+        self, store: SyncStore
+    ) -> None:
         for name in ("a", "b", "c"):
             store.apply(upsert(name), origin="u")
         store.apply(upsert("a", base=1, patients=8), origin="u")

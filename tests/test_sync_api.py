@@ -27,9 +27,15 @@ def test_a_new_visit_is_accepted_and_pulled_back(api: Any) -> None:
     d1 = api("d1")
     change = make_change()
     answer = d1.push(change)
-    assert answer["results"] == [{"collection": "visits", "id": change["id"],
-                                  "change_id": change["change_id"], "status": "accepted",
-                                  "version": 1}]
+    assert answer["results"] == [
+        {
+            "collection": "visits",
+            "id": change["id"],
+            "change_id": change["change_id"],
+            "status": "accepted",
+            "version": 1,
+        }
+    ]
     pulled, _ = d1.pull_all()
     record = visits_of(pulled)[change["id"]]
     assert record["version"] == 1 and record["deleted"] is False
@@ -71,15 +77,22 @@ def test_an_edit_on_the_current_version_is_accepted(api: Any) -> None:
     d1.push(change)
     edit = make_change(visit_data(patients=15), record_id=change["id"], base_version=1)
     assert d1.push(edit)["results"][0] == {
-        "collection": "visits", "id": change["id"], "change_id": edit["change_id"],
-        "status": "accepted", "version": 2}
+        "collection": "visits",
+        "id": change["id"],
+        "change_id": edit["change_id"],
+        "status": "accepted",
+        "version": 2,
+    }
 
 
 BAD_RECORDS = [
     ("check_out before check_in", {"check_out": "2026-03-10T07:00:00+08:00"}, "data.check_out"),
     ("a 30-hour visit", {"check_out": "2026-03-11T14:00:00+08:00"}, "data.check_out"),
-    ("a visit dated next year", {"check_in": "2027-03-10T08:00:00+08:00",
-                                 "check_out": "2027-03-10T12:00:00+08:00"}, "data.check_in"),
+    (
+        "a visit dated next year",
+        {"check_in": "2027-03-10T08:00:00+08:00", "check_out": "2027-03-10T12:00:00+08:00"},
+        "data.check_in",
+    ),
     ("negative patients", {"patients": -1}, "data.patients"),
     ("absurd patients", {"patients": 10**7}, "data.patients"),
     ("patients as a string", {"patients": "9"}, "data.patients"),
@@ -97,7 +110,9 @@ BAD_RECORDS = [
 ]
 
 
-@pytest.mark.parametrize(("why", "overrides", "field"), BAD_RECORDS, ids=[b[0] for b in BAD_RECORDS])
+@pytest.mark.parametrize(
+    ("why", "overrides", "field"), BAD_RECORDS, ids=[b[0] for b in BAD_RECORDS]
+)
 def test_each_bad_record_is_rejected_alone_with_the_field_named(
     api: Any, why: str, overrides: dict[str, Any], field: str
 ) -> None:
@@ -124,11 +139,24 @@ def test_the_same_record_twice_in_one_batch_rejects_the_second(api: Any) -> None
 def test_malformed_change_records_are_rejected_alone(api: Any) -> None:
     d1 = api("d1")
     good = make_change()
-    answer = d1.push("not an object", {"collection": "secrets", "id": "x", "op": "upsert",
-                                       "change_id": "c", "data": {}}, good,
-                     {"collection": "visits", "id": "bad id with spaces", "op": "upsert",
-                      "change_id": "c2", "data": visit_data()})
-    assert [r["status"] for r in answer["results"]] == ["rejected", "rejected", "accepted", "rejected"]
+    answer = d1.push(
+        "not an object",
+        {"collection": "secrets", "id": "x", "op": "upsert", "change_id": "c", "data": {}},
+        good,
+        {
+            "collection": "visits",
+            "id": "bad id with spaces",
+            "op": "upsert",
+            "change_id": "c2",
+            "data": visit_data(),
+        },
+    )
+    assert [r["status"] for r in answer["results"]] == [
+        "rejected",
+        "rejected",
+        "accepted",
+        "rejected",
+    ]
     assert answer["results"][1]["code"] == "unknown_collection"
     assert "id" in answer["results"][3]["errors"]
 
@@ -164,10 +192,15 @@ def test_resolving_a_conflict_with_mine_applies_it_and_closes_the_conflict(api: 
     change = make_change()
     d1.push(change)
     d1.push(make_change(visit_data(patients=20), record_id=change["id"], base_version=1))
-    conflict = d1.push(make_change(visit_data(patients=30), record_id=change["id"],
-                                   base_version=1))["results"][0]
-    mine = make_change(visit_data(patients=30), record_id=change["id"], base_version=2,
-                       resolves=conflict["conflict_id"])
+    conflict = d1.push(
+        make_change(visit_data(patients=30), record_id=change["id"], base_version=1)
+    )["results"][0]
+    mine = make_change(
+        visit_data(patients=30),
+        record_id=change["id"],
+        base_version=2,
+        resolves=conflict["conflict_id"],
+    )
     assert d1.push(mine)["results"][0]["status"] == "accepted"
     assert d1.get(f"/visits/{change['id']}").json()["data"]["patients"] == 30
     assert d1.get("/conflicts").json()["items"] == []
@@ -180,10 +213,12 @@ def test_resolving_a_conflict_with_theirs_keeps_the_server_version(api: Any) -> 
     change = make_change()
     d1.push(change)
     d1.push(make_change(visit_data(patients=20), record_id=change["id"], base_version=1))
-    conflict = d1.push(make_change(visit_data(patients=30), record_id=change["id"],
-                                   base_version=1))["results"][0]
-    theirs = make_change(record_id=change["id"], op="resolve", base_version=2,
-                         resolves=conflict["conflict_id"])
+    conflict = d1.push(
+        make_change(visit_data(patients=30), record_id=change["id"], base_version=1)
+    )["results"][0]
+    theirs = make_change(
+        record_id=change["id"], op="resolve", base_version=2, resolves=conflict["conflict_id"]
+    )
     assert d1.push(theirs)["results"][0]["status"] == "accepted"
     assert d1.get(f"/visits/{change['id']}").json()["data"]["patients"] == 20
     resolved = d1.get("/conflicts", params={"status": "resolved"}).json()["items"]
@@ -211,13 +246,17 @@ def test_a_delete_syncs_as_a_tombstone_and_never_resurrects(api: Any) -> None:
 def test_a_delete_of_a_record_never_seen_leaves_a_tombstone(api: Any) -> None:
     d1 = api("d1")
     record_id = uuid.uuid4().hex
-    assert d1.push(make_change(record_id=record_id, op="delete"))["results"][0]["status"] == "accepted"
+    assert (
+        d1.push(make_change(record_id=record_id, op="delete"))["results"][0]["status"] == "accepted"
+    )
     late_create = make_change(record_id=record_id)
     assert d1.push(late_create)["results"][0]["status"] == "conflict"
 
 
 @pytest.mark.parametrize("skew_hours", [-7, 3, 24 * 365 * 3])
-def test_a_device_clock_far_off_is_accepted_and_its_skew_recorded(api: Any, skew_hours: int) -> None:
+def test_a_device_clock_far_off_is_accepted_and_its_skew_recorded(
+    api: Any, skew_hours: int
+) -> None:
     from datetime import UTC, datetime, timedelta
 
     d1 = api("d1")
@@ -228,7 +267,9 @@ def test_a_device_clock_far_off_is_accepted_and_its_skew_recorded(api: Any, skew
     assert abs(answer["clock_skew_s"] - skew_hours * 3600) < 120
     d1.push(second)  # from a device with a correct clock, after
     pulled = [c for c in d1.pull_all()[0] if c["collection"] == "visits"]
-    assert [c["id"] for c in pulled] == [first["id"], second["id"]], "server order, not device clocks"
+    assert [c["id"] for c in pulled] == [first["id"], second["id"]], (
+        "server order, not device clocks"
+    )
     assert abs(pulled[0]["meta"]["clock_skew_s"] - skew_hours * 3600) < 120
 
 
@@ -261,24 +302,44 @@ def test_a_batch_over_the_change_limit_gets_413_naming_the_limit(api: Any) -> No
 def test_a_gzip_bomb_is_refused_with_413(api: Any) -> None:
     d1 = api("d1")
     bomb = gz.compress(b"[" + b" " * (64 * 1024 * 1024) + b"]")
-    answer = d1.http.post(d1.url("/sync/push"), data=bomb, timeout=60,
-                          headers={"Content-Type": "application/json", "Content-Encoding": "gzip"})
+    answer = d1.http.post(
+        d1.url("/sync/push"),
+        data=bomb,
+        timeout=60,
+        headers={"Content-Type": "application/json", "Content-Encoding": "gzip"},
+    )
     assert answer.status_code == 413
     assert answer.json()["error"]["code"] == "body_too_large"
 
 
-@pytest.mark.parametrize(("body", "content_type", "status", "code"), [
-    (b"{not json", "application/json", 400, "invalid_json"),
-    (json.dumps({"changes": []}).encode(), "text/plain", 415, "unsupported_media_type"),
-    (json.dumps([1, 2]).encode(), "application/json", 400, "invalid_request"),
-    (json.dumps({"device_id": "t", "batch_id": "b", "changes": "x"}).encode(), "application/json", 400, "invalid_request"),
-    (b"\xff\xfe", "application/json", 400, "invalid_json"),
-    (gz.compress(b'{"device_id":"t","batch_id":"b","changes":[]}')[:-9], "application/json+gz", 415, "unsupported_media_type"),
-])
-def test_a_broken_request_gets_a_4xx_envelope(api: Any, body: bytes, content_type: str,
-                                              status: int, code: str) -> None:
+@pytest.mark.parametrize(
+    ("body", "content_type", "status", "code"),
+    [
+        (b"{not json", "application/json", 400, "invalid_json"),
+        (json.dumps({"changes": []}).encode(), "text/plain", 415, "unsupported_media_type"),
+        (json.dumps([1, 2]).encode(), "application/json", 400, "invalid_request"),
+        (
+            json.dumps({"device_id": "t", "batch_id": "b", "changes": "x"}).encode(),
+            "application/json",
+            400,
+            "invalid_request",
+        ),
+        (b"\xff\xfe", "application/json", 400, "invalid_json"),
+        (
+            gz.compress(b'{"device_id":"t","batch_id":"b","changes":[]}')[:-9],
+            "application/json+gz",
+            415,
+            "unsupported_media_type",
+        ),
+    ],
+)
+def test_a_broken_request_gets_a_4xx_envelope(
+    api: Any, body: bytes, content_type: str, status: int, code: str
+) -> None:
     d1 = api("d1")
-    answer = d1.http.post(d1.url("/sync/push"), data=body, headers={"Content-Type": content_type}, timeout=30)
+    answer = d1.http.post(
+        d1.url("/sync/push"), data=body, headers={"Content-Type": content_type}, timeout=30
+    )
     assert answer.status_code == status, answer.text
     assert answer.json()["error"]["code"] == code
 
@@ -286,8 +347,12 @@ def test_a_broken_request_gets_a_4xx_envelope(api: Any, body: bytes, content_typ
 def test_a_truncated_gzip_body_is_a_clear_400(api: Any) -> None:
     d1 = api("d1")
     body = gz.compress(b'{"device_id":"t","batch_id":"b","changes":[]}')[:-9]
-    answer = d1.http.post(d1.url("/sync/push"), data=body, timeout=30,
-                          headers={"Content-Type": "application/json", "Content-Encoding": "gzip"})
+    answer = d1.http.post(
+        d1.url("/sync/push"),
+        data=body,
+        timeout=30,
+        headers={"Content-Type": "application/json", "Content-Encoding": "gzip"},
+    )
     assert answer.status_code == 400
     assert "gzip" in answer.json()["error"]["message"]
 
@@ -297,8 +362,10 @@ def test_a_reviewer_correction_reaches_the_doctor_on_pull(api: Any) -> None:
     change = make_change()
     d1.push(change)
     _, cursor = d1.pull_all()
-    fixed = reviewer.put(f"/visits/{change['id']}",
-                         {"base_version": 1, "data": visit_data(patients=7, place=VILLAGE_A2)})
+    fixed = reviewer.put(
+        f"/visits/{change['id']}",
+        {"base_version": 1, "data": visit_data(patients=7, place=VILLAGE_A2)},
+    )
     assert fixed.status_code == 200, fixed.text
     assert fixed.json()["version"] == 2 and fixed.json()["meta"]["updated_by"] == "rev_a"
     pulled = visits_of(d1.pull_all(cursor)[0])

@@ -21,8 +21,9 @@ BATCHES_PER_WRITER = 8
 BATCH = 10
 
 
-@pytest.mark.parametrize("backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)],
-                         indirect=True)
+@pytest.mark.parametrize(
+    "backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True
+)
 def test_concurrent_pushes_never_hide_a_change_from_a_pulling_device(api: Any) -> None:
     writers = [api("d1") for _ in range(WRITERS)]
     readers = [api("admin") for _ in range(3)]

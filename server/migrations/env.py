@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from alembic import context
 
-from server.extensions import db
 from server import models  # noqa: F401 - registers the tables on the metadata
+from server.extensions import db
 
 config = context.config
 target_metadata = db.metadata
