@@ -11,6 +11,7 @@ from typing import Any
 
 import click
 
+from rules.cli import evaluate
 from server.config import ConfigError
 
 
@@ -225,16 +226,8 @@ def demo_command(
     click.echo(f"wrote {out}: {json.dumps(summarize(scenario), ensure_ascii=False)}")
 
 
-def _register_optional() -> None:
-    """Commands from the pure packages, registered when present."""
-    try:
-        from rules.cli import evaluate
-    except ImportError:
-        return
-    cli.add_command(evaluate)
-
-
-_register_optional()
+# `zhuxun evaluate` is the rules package's own command, on scenario files (no database).
+cli.add_command(evaluate)
 
 
 def main() -> None:
