@@ -18,7 +18,14 @@ from typing import Any
 import click
 
 from offline_client.api import ServerAPI
-from offline_client.duty import BadWeek, describe, flags_for_week, week_label, week_range
+from offline_client.duty import (
+    BadWeek,
+    describe,
+    flags_for_week,
+    local_flags,
+    week_label,
+    week_range,
+)
 from offline_client.errors import ClientError, ConflictNotFound, RecordNotFound
 from offline_client.records import (
     checked,
@@ -421,6 +428,7 @@ def status(obj: Context, as_json: bool, week: str | None) -> None:
     entries = store.outbox()
     pulled_flags = store.records(FLAGS, include_deleted=True)
     flags = flags_for_week(pulled_flags, doctor, days)
+    computed = local_flags(store, doctor, days) if doctor else []
     report = {
         "device_id": store.device_id,
         "server": session.server if session else None,
@@ -434,6 +442,7 @@ def status(obj: Context, as_json: bool, week: str | None) -> None:
         "week": week_label(days),
         "flags": flags,
         "flags_pulled": bool(pulled_flags),
+        "flags_on_device": computed,
     }
     if as_json:
         echo_json(report)
@@ -453,6 +462,10 @@ def status(obj: Context, as_json: bool, week: str | None) -> None:
     else:
         click.echo(f"duty {report['week']}: {len(flags)} flag(s)")
         for flag in flags:
+            click.echo(f"  {describe(flag)}")
+    if computed:
+        click.echo(f"computed on this device (unsynced visits included): {len(computed)} flag(s)")
+        for flag in computed:
             click.echo(f"  {describe(flag)}")
 
 

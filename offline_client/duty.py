@@ -11,6 +11,7 @@ from __future__ import annotations
 import calendar
 import re
 from datetime import date, timedelta
+from typing import Any
 
 from sync.records import JSON, Record
 
@@ -91,3 +92,50 @@ def describe(flag: JSON, lang: str = "zh") -> str:
         text = explanation.get(lang) or explanation.get("en") or ""
     text = text or str(flag.get("rule") or flag.get("id"))
     return f"[{flag.get('status', 'flag')}] {flag.get('rule', '')} {flag.get('period', '')}: {text}"
+
+
+def local_scenario(store: Any, doctor: str) -> JSON:
+    """The device's own copy as a scenario (docs/scenario-format.md): the pulled places,
+    doctor and assignments, and the doctor's visits, leave and trainings as they stand on
+    the device, unsynced edits included."""
+
+    def live(collection: str) -> list[JSON]:
+        return [
+            {**record.data, "id": record.id}
+            for record in store.records(collection)
+            if collection in ("places", "doctors", "assignments")
+            or record.data.get("doctor") == doctor
+        ]
+
+    return {
+        "places": live("places"),
+        "doctors": [d for d in live("doctors") if d.get("id") == doctor],
+        "assignments": [a for a in live("assignments") if a.get("doctor") == doctor],
+        "visits": live("visits"),
+        "leave": live("leave"),
+        "trainings": live("trainings"),
+    }
+
+
+def local_flags(
+    store: Any,
+    doctor: str,
+    week: DateRange,
+    *,
+    ruleset: str = "guangxi",
+    today: date | None = None,
+) -> list[JSON]:
+    """This week's flags computed on the device with the same `rules/` code as the server,
+    so a doctor offline sees "one patrol short this week" before any sync. Place-level
+    rules (coverage, staffing) need the whole county and are left to the server."""
+    from rules import ScenarioError, evaluate, load_ruleset, load_scenario
+
+    try:
+        scenario = load_scenario(local_scenario(store, doctor))
+    except ScenarioError:
+        return []  # reference data not pulled yet: nothing sound to say offline
+    as_of = min(today or date.today(), week[1])
+    flags = evaluate(
+        scenario, as_of=as_of, ruleset=load_ruleset(ruleset), doctors={doctor}, period=week
+    )
+    return [f.to_dict() for f in flags if f.doctor == doctor]
