@@ -109,14 +109,14 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--short", action="store_true", help="5,000 visits (CI smoke)")
     parser.add_argument("--visits", type=int, help="visits to push (default 100,000; short 5,000)")
-    parser.add_argument("--doctors", type=int, help="doctors (default 800; short 80)")
+    parser.add_argument("--doctors", type=int, help="doctors (default 800; short 20)")
     parser.add_argument("--batch", type=int, default=500, help="changes a push (default 500)")
     parser.add_argument("--clients", type=int, default=4, help="doctors pushing at once")
     parser.add_argument("--chart", action="store_true", help="also batch sizes 50/200/500 → SVG")
     parser.add_argument("--no-save", action="store_true", help="print only, do not append")
     args = parser.parse_args()
     n = args.visits or (5_000 if args.short else 100_000)
-    doctors = args.doctors or (80 if args.short else 800)
+    doctors = args.doctors or (20 if args.short else 800)
     mode = "short" if args.short else "full"
     if args.visits or args.doctors:
         mode = f"{n} visits, {doctors} doctors"
@@ -180,7 +180,7 @@ def main() -> int:
         f"{n:,} visits of {len(pushing)} doctors (demo county, seed {common.SEED}), gzip batches "
         f"of {args.batch} ({wire / n:.0f} bytes a visit on the wire), {args.clients} doctors "
         f"pushing at once, {common.WORKERS} workers x {common.THREADS} threads. Setup "
-        f"(init-db, import, {len(pushing)} create-user) {setup_s:.1f} s, not timed.",
+        f"(init-db, import, {len(pushing)} doctor users) {setup_s:.1f} s, not timed.",
         "",
         common.table(["ingest", "seconds", "visits/s", "production ÷ this"], rows),
         "",
