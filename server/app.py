@@ -59,7 +59,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         if db.engine.dialect.name == "sqlite":
             _tune_sqlite(db.engine)
 
-    from server import api, auth, errors, openapi
+    from server import api, auth, errors, openapi, review_api
 
     auth.init_jwt()
     errors.register(app)
@@ -68,6 +68,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(auth.me_bp)
     app.register_blueprint(openapi.bp)
     app.register_blueprint(api.bp)
+    app.register_blueprint(review_api.bp)
 
     @app.after_request
     def _security_headers(response: Any) -> Any:

@@ -223,3 +223,52 @@ class FlagHistory(db.Model):  # type: ignore[name-defined,misc]
     before: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     after: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     cause: Mapped[str] = mapped_column(String(64))
+
+
+class AuditEntry(db.Model):  # type: ignore[name-defined,misc]
+    """One review decision: who, when, what, on which subject, why, and the subject before
+    and after. Append-only: no endpoint edits or deletes a row (server/review.py)."""
+
+    __tablename__ = "audit_log"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+    username: Mapped[str] = mapped_column(String(64), index=True)
+    action: Mapped[str] = mapped_column(String(32))  # e.g. week.approved, flag.excused
+    subject_type: Mapped[str] = mapped_column(String(16))  # week | visit | flag | leave
+    subject_id: Mapped[str] = mapped_column(String(200), index=True)
+    reason: Mapped[str | None] = mapped_column(Text)
+    before: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    after: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # The subject's scope, so the log is listed to whoever may see the subject.
+    doctor_id: Mapped[str | None] = mapped_column(String(64))
+    township_code: Mapped[str | None] = mapped_column(String(32), index=True)
+    county_code: Mapped[str | None] = mapped_column(String(32), index=True)
+
+
+class WeekReview(db.Model):  # type: ignore[name-defined,misc]
+    """A reviewer's approval of one doctor-week (ISO week label), which locks it; a later
+    change of one of its visits reopens it with the reason."""
+
+    __tablename__ = "week_reviews"
+    doctor_id: Mapped[str] = mapped_column(ForeignKey("doctors.id"), primary_key=True)
+    week: Mapped[str] = mapped_column(String(8), primary_key=True)  # 2026-W11
+    state: Mapped[str] = mapped_column(String(16), index=True)  # approved | reopened
+    by: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    reason: Mapped[str | None] = mapped_column(Text)
+    # The visits approved, id → version: a visit moved out of the week still reopens it.
+    visits: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class SendBack(db.Model):  # type: ignore[name-defined,misc]
+    """A visit sent back to its doctor for correction, with the reviewer's comment; mirrored
+    to the doctor's device as a record of the `reviews` collection."""
+
+    __tablename__ = "send_backs"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    visit_id: Mapped[str] = mapped_column(String(64), index=True)
+    visit_version: Mapped[int] = mapped_column(Integer)
+    doctor_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    comment: Mapped[str] = mapped_column(Text)
+    by: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
