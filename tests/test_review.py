@@ -157,6 +157,15 @@ def test_a_visit_sent_back_reaches_the_doctors_pull(api: Any) -> None:
     assert pulled[0]["data"]["by"] == "rev_a"
     assert not [c for c in api("d2").pull_all()[0] if c["collection"] == "reviews"]
 
+    import sqlite_utils
+
+    from offline_client.store import LocalStore
+
+    device = LocalStore(sqlite_utils.Database(memory=True))
+    device.apply_pulled(pulled, "c")
+    kept = device.get("reviews", pulled[0]["id"])
+    assert kept is not None and kept.data["comment"] == "患者人数请核对", "the device keeps it"
+
 
 def test_excusing_a_flag_records_its_history_and_syncs_the_new_state(api: Any, app: Any) -> None:
     d2, rev_a = api("d2"), api("rev_a")
