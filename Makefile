@@ -41,6 +41,7 @@ bench: $(STAMP) ## full benchmarks (minutes); tables appended to docs/benchmarks
 	$(BIN)/python bench/bench_push.py --chart
 	$(BIN)/python bench/bench_wire.py
 	$(BIN)/python bench/bench_pull.py
+	$(BIN)/python bench/bench_kinto.py
 
 bench-short: $(STAMP) ## benchmark smoke run (about 2 minutes; fails on errors, never on speed)
 	$(BIN)/python bench/record.py "Rules engine" short -- $(BIN)/python bench/bench_rules.py --short
