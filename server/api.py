@@ -13,7 +13,7 @@ from flask.typing import ResponseReturnValue
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from server import flags, sync_service
+from server import flags, review, sync_service
 from server.auth import COUNTY_ADMIN, TOWNSHIP_REVIEWER, current_actor, login_required
 from server.errors import ApiError
 from server.extensions import db
@@ -104,6 +104,11 @@ def rules_as_of() -> date:
 def reevaluate_flags(session: Session, rows: list[SyncRecord]) -> None:
     """Re-evaluate the flags of the doctor-weeks a push touched. The push is committed
     already; a failure here is logged and repaired by the next evaluation, never lost."""
+    try:
+        review.reopen_weeks_touched(session, rows)
+    except Exception:  # noqa: BLE001 - logged; the push is committed already
+        session.rollback()
+        log.exception("reopening approved weeks failed")
     doctors, period = flags.affected_by(rows)
     if not doctors or period is None:
         return

@@ -24,7 +24,7 @@ bp = Blueprint("review", __name__, url_prefix="/api/v1/review")
 
 # A decision that does not fit the subject's state (a flag not open, leave decided the
 # same way already, a record that moved on meanwhile).
-WRONG_STATE = "wrong_state"
+WRONG_STATE = ErrorCode.WRONG_STATE
 
 reviewers = login_required(TOWNSHIP_REVIEWER, COUNTY_ADMIN)
 

@@ -63,6 +63,7 @@ class ErrorCode(StrEnum):
     INVALID_CURSOR = "invalid_cursor"
     RATE_LIMITED = "rate_limited"
     CONFLICT_NOT_OPEN = "conflict_not_open"
+    WRONG_STATE = "wrong_state"  # a review decision on something not in the state it needs
     DATABASE_UNAVAILABLE = "database_unavailable"  # retry later; nothing was changed
     INTERNAL = "internal_error"
 

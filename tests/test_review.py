@@ -31,21 +31,6 @@ def app(backend: str, tmp_path: Any, request: pytest.FixtureRequest) -> Any:
         db.engine.dispose()
 
 
-@pytest.fixture(autouse=True)
-def reopen_after_push(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Wire `reopen_weeks_touched` into the after-push hook, as server/api.py will; a
-    second call there is harmless (a reopened week is not approved any more)."""
-    from server import api, review
-
-    original = api.reevaluate_flags
-
-    def hook(session: Any, rows: list[Any]) -> None:
-        review.reopen_weeks_touched(session, rows)
-        original(session, rows)
-
-    monkeypatch.setattr(api, "reevaluate_flags", hook)
-
-
 def post(client: Any, path: str, body: Any = None) -> Any:
     return client.http.post(client.url(f"/review{path}"), json=body, timeout=30)
 
