@@ -173,6 +173,11 @@ class FaultProxy:
         with self._lock:
             self._plans.append((path_prefix, deque(faults)))
 
+    def clear(self) -> None:
+        """Forget the faults no request has taken yet."""
+        with self._lock:
+            self._plans.clear()
+
     def pending(self) -> int:
         with self._lock:
             return sum(len(faults) for _, faults in self._plans)

@@ -1,0 +1,193 @@
+"""The audit of who can read and write what: every endpoint x every role x a visit of their
+own, of another doctor in the same township, of another township, of another county, over
+real HTTP. One table; the test prints every cell that differs, not just the first."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import requests
+
+from tests.builders import OTHER_VILLAGE, PASSWORD, VILLAGE_A1, VILLAGE_B1, make_change, visit_data
+from tests.reliability.support import sqlite_unless_long
+
+# The visit each target stands for, and the doctor user who records it.
+TARGETS = {
+    "D1": ("d1", dict(doctor="D1", assignment="A1", place=VILLAGE_A1)),
+    "D2": ("d2", dict(doctor="D2", assignment="A2", place=VILLAGE_A1, kind="posting")),
+    "D3": ("d3", dict(doctor="D3", assignment="A3", place=VILLAGE_B1)),
+    "D9": ("d9", dict(doctor="D9", assignment="A9", place=OTHER_VILLAGE, kind="posting")),
+}
+# role -> (user, how each target relates to that user)
+ROLES = {
+    "doctor": (
+        "d1",
+        {"D1": "own", "D2": "same township", "D3": "other township", "D9": "other county"},
+    ),
+    "township_reviewer": (
+        "rev_a",
+        {"D1": "own township", "D2": "own township", "D3": "other township", "D9": "other county"},
+    ),
+    "county_admin": (
+        "admin",
+        {"D1": "own county", "D2": "own county", "D3": "own county", "D9": "other county"},
+    ),
+}
+SEES = {"doctor": {"own"}, "township_reviewer": {"own township"}, "county_admin": {"own county"}}
+
+# Endpoints that answer every signed-in role alike (their content is scoped; see
+# tests/test_scoping.py), and 401 without a token.
+SIGNED_IN = [
+    ("GET", "/api/v1/me"),
+    ("GET", "/api/v1/sync/pull"),
+    ("GET", "/api/v1/visits"),
+    ("GET", "/api/v1/leave"),
+    ("GET", "/api/v1/trainings"),
+    ("GET", "/api/v1/conflicts"),
+    ("GET", "/api/v1/flags"),
+]
+PUBLIC = [("GET", "/api/v1/health"), ("GET", "/api/v1/openapi.json")]
+
+
+def expected(role: str, relation: str, action: str) -> int | str:
+    visible = relation in SEES[role]
+    if action == "get":
+        return 200 if visible else 404
+    if action == "put":
+        if role == "doctor":
+            return 403
+        return 200 if visible else 404
+    # push upsert / push delete: a per-record result
+    return "accepted" if visible else "rejected"
+
+
+class Client:
+    def __init__(self, base: str, username: str | None) -> None:
+        self.base = base
+        self.http = requests.Session()
+        if username:
+            answer = self.http.post(
+                f"{base}/api/v1/auth/login",
+                timeout=30,
+                json={"username": username, "password": PASSWORD},
+            )
+            assert answer.status_code == 200, answer.text
+            self.tokens = answer.json()
+            self.http.headers["Authorization"] = f"Bearer {self.tokens['access_token']}"
+
+    def call(self, method: str, path: str, body: Any = None) -> requests.Response:
+        return self.http.request(method, f"{self.base}{path}", json=body, timeout=30)
+
+    def push(self, change: dict[str, Any]) -> dict[str, Any]:
+        answer = self.call(
+            "POST",
+            "/api/v1/sync/push",
+            {"device_id": "audit", "batch_id": uuid.uuid4().hex, "changes": [change]},
+        )
+        assert answer.status_code == 200, answer.text
+        return dict(answer.json()["results"][0])
+
+
+def _record(clients: dict[str, Client], target: str) -> tuple[str, dict[str, Any]]:
+    """A fresh visit of `target`, recorded by that doctor; its id and data."""
+    user, fields = TARGETS[target]
+    data = visit_data(**fields)
+    change = make_change(data)
+    result = clients[user].push(change)
+    assert result["status"] == "accepted", result
+    return change["id"], data
+
+
+@sqlite_unless_long
+def test_every_endpoint_answers_every_role_as_the_table_says(live: Any) -> None:
+    users = {"d1", "d2", "d3", "d9", "rev_a", "admin"}
+    clients = {u: Client(live.url, u) for u in users}
+    anonymous = Client(live.url, None)
+    got: dict[tuple[str, str, str], Any] = {}
+    want: dict[tuple[str, str, str], Any] = {}
+
+    for role, (user, relations) in ROLES.items():
+        client = clients[user]
+        for target, relation in relations.items():
+            cell = (role, relation + f" ({target})", "")
+            record_id, data = _record(clients, target)
+            path = f"/api/v1/visits/{record_id}"
+
+            want[cell[:2] + ("GET visit",)] = expected(role, relation, "get")
+            got[cell[:2] + ("GET visit",)] = client.call("GET", path).status_code
+
+            corrected = dict(data, patients=data["patients"] + 1)
+            put = client.call("PUT", path, {"base_version": 1, "data": corrected})
+            want[cell[:2] + ("PUT visit",)] = expected(role, relation, "put")
+            got[cell[:2] + ("PUT visit",)] = put.status_code
+            version = 2 if put.status_code == 200 else 1
+
+            edit = make_change(
+                dict(data, patients=data["patients"] + 2), record_id=record_id, base_version=version
+            )
+            result = client.push(edit)
+            want[cell[:2] + ("push upsert",)] = expected(role, relation, "push")
+            got[cell[:2] + ("push upsert",)] = result["status"]
+            if result["status"] == "accepted":
+                version += 1
+
+            delete = make_change(record_id=record_id, op="delete", base_version=version)
+            want[cell[:2] + ("push delete",)] = expected(role, relation, "push")
+            got[cell[:2] + ("push delete",)] = client.push(delete)["status"]
+
+            # What the record's own doctor sees afterwards: the refused writes left no trace.
+            owner = clients[TARGETS[target][0]].call("GET", path).json()
+            allowed = relation in SEES[role]
+            want[cell[:2] + ("owner sees",)] = (version + 1, True) if allowed else (1, False)
+            got[cell[:2] + ("owner sees",)] = (owner["version"], owner["deleted"])
+
+        for method, path in SIGNED_IN:
+            want[(role, "-", f"{method} {path}")] = 200
+            got[(role, "-", f"{method} {path}")] = client.call(method, path).status_code
+        # A reviewer's correction endpoint does not reach server-owned collections.
+        want[(role, "-", "PUT places")] = 403 if role == "doctor" else 404
+        got[(role, "-", "PUT places")] = client.call(
+            "PUT", f"/api/v1/places/{VILLAGE_A1}", {"base_version": 1, "data": {}}
+        ).status_code
+        # An access token cannot refresh; the refresh token can.
+        want[(role, "-", "refresh with access token")] = 401
+        got[(role, "-", "refresh with access token")] = client.call(
+            "POST", "/api/v1/auth/refresh"
+        ).status_code
+        refresh = requests.post(
+            f"{live.url}/api/v1/auth/refresh",
+            timeout=30,
+            headers={"Authorization": f"Bearer {client.tokens['refresh_token']}"},
+        )
+        want[(role, "-", "refresh with refresh token")] = 200
+        got[(role, "-", "refresh with refresh token")] = refresh.status_code
+
+    for method, path in SIGNED_IN + [
+        ("PUT", "/api/v1/visits/x"),
+        ("GET", "/api/v1/visits/x"),
+        ("POST", "/api/v1/sync/push"),
+        ("POST", "/api/v1/auth/logout"),
+    ]:
+        want[("anonymous", "-", f"{method} {path}")] = 401
+        got[("anonymous", "-", f"{method} {path}")] = anonymous.call(method, path, {}).status_code
+    for method, path in PUBLIC:
+        want[("anonymous", "-", f"{method} {path}")] = 200
+        got[("anonymous", "-", f"{method} {path}")] = anonymous.call(method, path).status_code
+
+    # Logging out revokes the token: the next call with it is refused.
+    for role, (user, _) in ROLES.items():
+        client = clients[user]
+        want[(role, "-", "logout")] = (200, 401)
+        got[(role, "-", "logout")] = (
+            client.call("POST", "/api/v1/auth/logout").status_code,
+            client.call("GET", "/api/v1/me").status_code,
+        )
+
+    differences = {
+        cell: (want[cell], got.get(cell)) for cell in want if want[cell] != got.get(cell)
+    }
+    assert not differences, "\n".join(
+        f"{c}: want {w}, got {g}" for c, (w, g) in differences.items()
+    )
+    assert len(want) > 80  # the table covers every cell
