@@ -18,7 +18,7 @@ from server.auth import COUNTY_ADMIN, TOWNSHIP_REVIEWER, current_actor, login_re
 from server.errors import ApiError
 from server.extensions import db
 from server.models import FlagRecord, SyncRecord
-from server.store import row_to_wire
+from server.store import WrittenRecord, row_to_wire
 from sync.batch import BodyDecodeError, BodyTooLarge, decode
 from sync.clock import HybridLogicalClock
 from sync.protocol import (
@@ -101,7 +101,7 @@ def rules_as_of() -> date:
     return date.fromisoformat(configured) if configured else flags.today_in_china()
 
 
-def reevaluate_flags(session: Session, rows: list[SyncRecord]) -> None:
+def reevaluate_flags(session: Session, rows: list[WrittenRecord]) -> None:
     """Re-evaluate the flags of the doctor-weeks a push touched. The push is committed
     already; a failure here is logged and repaired by the next evaluation, never lost."""
     try:

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from rules import Flag, RuleSet, evaluate, load_ruleset, load_scenario
 from server.models import Assignment, Doctor, FlagHistory, FlagRecord, OrgUnit, SyncRecord
-from server.store import RecordScope, SqlSyncStore
+from server.store import RecordScope, SqlSyncStore, WrittenRecord
 from sync.protocol import FLAGS, LEAVE, TRAININGS, VISITS
 
 log = logging.getLogger(__name__)
@@ -209,7 +209,7 @@ def _store(
         row.state, row.updated_at = RESOLVED, now
         changes.resolved += 1
         touched.append(row)
-    session.flush()
+    preloaded = store.load_many((FLAGS, row.key) for row in touched)
     for row in touched:
         store.put_server_record(
             FLAGS,
@@ -218,6 +218,7 @@ def _store(
             RecordScope(row.doctor_id, row.township_code, row.county_code),
             updated_by="rules",
             writer=writer,
+            preloaded=preloaded,
         )
         changes.keys.append(row.key)
     writer.finish()
@@ -293,7 +294,7 @@ def evaluate_all(
     return total
 
 
-def affected_by(rows: Iterable[SyncRecord]) -> tuple[set[str], DateRange | None]:
+def affected_by(rows: Iterable[WrittenRecord]) -> tuple[set[str], DateRange | None]:
     """The doctors and the date span touched by written visit, leave and training records."""
     doctors: set[str] = set()
     first: date | None = None

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from forms import validate
 from server.models import Assignment, Doctor, OrgUnit
-from server.projections import project
+from server.projections import BatchProjection, project
 from server.store import RecordScope, SqlSyncStore, WriteContext
 from sync.protocol import ASSIGNMENTS, DOCTORS, LEAVE, PLACES, TRAININGS, VISITS, Op, Status
 from sync.records import Change, valid_id
@@ -326,6 +326,7 @@ def import_scenario(
             if problems:
                 session.rollback()
                 raise ScenarioError(problems)
+            store.projector = BatchProjection()  # one typed-row query a table a chunk
             results = store.apply_batch(
                 batch, WriteContext(origin=IMPORT_ORIGIN, device_id="import")
             )

@@ -38,7 +38,7 @@ from server.models import (
     WeekReview,
 )
 from server.projections import project
-from server.store import RecordScope, SqlSyncStore, WriteContext
+from server.store import RecordScope, SqlSyncStore, WriteContext, WrittenRecord
 from sync.protocol import FLAGS, LEAVE, VISITS, Op, Status
 from sync.records import Change
 
@@ -286,7 +286,7 @@ def _touched_weeks(row: SyncRecord) -> set[str]:
         return set()
 
 
-def reopen_weeks_touched(session: Session, rows: Iterable[SyncRecord]) -> list[tuple[str, str]]:
+def reopen_weeks_touched(session: Session, rows: Iterable[WrittenRecord]) -> list[tuple[str, str]]:
     """Reopen every approved doctor-week that a newly written visit record falls in, or
     that held the visit when it was approved. Called after a push has committed; the
     reason names the visit and the device, so nothing changes after approval silently.

@@ -91,6 +91,33 @@ def conflict_data(row: SyncConflict) -> JSON:
     }
 
 
+@dataclass(frozen=True, slots=True)
+class WrittenRecord:
+    """A record as a batch left it, detached from the session."""
+
+    collection: str
+    id: str
+    version: int
+    deleted: bool
+    data: JSON
+    doctor_id: str | None
+    device_id: str | None
+    updated_by: str | None
+
+    @classmethod
+    def of(cls, row: SyncRecord) -> WrittenRecord:
+        return cls(
+            row.collection,
+            row.id,
+            row.version,
+            row.deleted,
+            dict(row.data or {}),
+            row.doctor_id,
+            row.device_id,
+            row.updated_by,
+        )
+
+
 class _Writer:
     """One writing transaction: holds the counter lock, hands out sequence numbers."""
 
@@ -126,6 +153,7 @@ class SqlSyncStore(SyncStore):
     def __init__(self, session: Session, *, projector: Projector | None = None) -> None:
         self.session = session
         self.projector = projector
+        self.written: list[WrittenRecord] = []
 
     # --- reads ---------------------------------------------------------------------
 
@@ -197,7 +225,10 @@ class SqlSyncStore(SyncStore):
             else {}
         )
         keys = {(c.collection, c.id) for c, _ in items}
-        rows = self._load(keys)
+        rows = self.load_many(keys)
+        preload = getattr(self.projector, "preload", None)
+        if preload is not None:
+            preload(session, keys)
         results: list[ChangeResult] = []
         now = datetime.now(UTC)
         for change, scope in items:
@@ -228,6 +259,13 @@ class SqlSyncStore(SyncStore):
             answered[change.change_id] = result.to_wire()
             results.append(result)
         writer.finish()
+        # What was written, as plain values: the caller's after-commit work (flags, review)
+        # needs it, and re-reading each row after the commit costs a SELECT a record.
+        self.written = [
+            WrittenRecord.of(rows[(r.collection, r.id)])
+            for r in results
+            if r.status is Status.ACCEPTED and (r.collection, r.id) in rows
+        ]
         session.commit()
         return results
 
@@ -240,16 +278,26 @@ class SqlSyncStore(SyncStore):
         *,
         updated_by: str,
         writer: _Writer | None = None,
+        preloaded: dict[tuple[str, str], SyncRecord] | None = None,
     ) -> SyncRecord:
         """Write a record the server owns (places, assignments, reviewer edits) as a new
-        version, or a tombstone when `data` is None. The caller commits."""
+        version, or a tombstone when `data` is None. The caller commits. `preloaded`, from
+        `load_many`, saves a SELECT a record when writing many."""
         own = writer is None
         writer = writer or _Writer(self.session)
-        row = self.session.get(SyncRecord, (collection, record_id))
+        key = (collection, record_id)
+        if preloaded is not None and key in preloaded:
+            row = preloaded[key]
+        elif preloaded is not None:
+            row = None  # looked for already: a new record
+        else:
+            row = self.session.get(SyncRecord, key)
         now = datetime.now(UTC)
         if row is None:
             row = SyncRecord(collection=collection, id=record_id, version=0)
             self.session.add(row)
+            if preloaded is not None:
+                preloaded[key] = row
         row.version = (row.version or 0) + 1
         row.deleted = data is None
         row.data = data if data is not None else (row.data or {})
@@ -265,7 +313,6 @@ class SqlSyncStore(SyncStore):
             None,
             None,
         )
-        self.session.flush()
         if self.projector:
             self.projector(self.session, collection, row)
         if own:
@@ -275,14 +322,18 @@ class SqlSyncStore(SyncStore):
     def writer(self) -> _Writer:
         return _Writer(self.session)
 
-    def _load(self, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], SyncRecord]:
+    def load_many(self, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], SyncRecord]:
+        """The stored rows of many (collection, id) keys, a query per 500 keys (bound
+        parameters are limited, on SQLite to 32,766)."""
         keys = list(keys)
-        if not keys:
-            return {}
-        rows = self.session.scalars(
-            select(SyncRecord).where(tuple_(SyncRecord.collection, SyncRecord.id).in_(keys))
-        )
-        return {(r.collection, r.id): r for r in rows}
+        found: dict[tuple[str, str], SyncRecord] = {}
+        for start in range(0, len(keys), 500):
+            chunk = keys[start : start + 500]
+            rows = self.session.scalars(
+                select(SyncRecord).where(tuple_(SyncRecord.collection, SyncRecord.id).in_(chunk))
+            )
+            found.update({(r.collection, r.id): r for r in rows})
+        return found
 
     def _apply_one(
         self,
@@ -347,7 +398,7 @@ class SqlSyncStore(SyncStore):
             )
         row.updated_at, row.updated_by = now, context.origin
         row.device_id, row.clock_skew_s = context.device_id, context.clock_skew_s
-        self.session.flush()
+        # No flush here: the batch is flushed once, at commit (one INSERT a table per batch).
         if self.projector:
             self.projector(self.session, change.collection, row)
         self._settle(writer, change, row, context, now, resolution="mine")

@@ -16,8 +16,8 @@ from sqlalchemy.orm import Session
 from forms import validate
 from server.auth import Actor
 from server.models import Assignment, Doctor, OrgUnit, SyncRecord
-from server.projections import project
-from server.store import RecordScope, SqlSyncStore, WriteContext, row_to_wire
+from server.projections import BatchProjection
+from server.store import RecordScope, SqlSyncStore, WriteContext, WrittenRecord, row_to_wire
 from sync.clock import ClockDriftError, ClockFormatError, HLCTimestamp, HybridLogicalClock
 from sync.protocol import LEAVE, VISITS, ErrorCode, Op, Status
 from sync.records import Change, ChangeResult, PushBatch, rejected
@@ -190,7 +190,7 @@ def clock_skew(sent_at: str | None, now: datetime) -> float | None:
 
 
 # Called after a push commits, with the written records, to re-evaluate their flags.
-AfterPush = Callable[[Session, list[SyncRecord]], None]
+AfterPush = Callable[[Session, list[WrittenRecord]], None]
 
 
 def push(
@@ -208,7 +208,7 @@ def push(
     session.rollback()
     valid = [item for item in prepared if isinstance(item, tuple)]
     skew = clock_skew(batch.sent_at, now)
-    store = SqlSyncStore(session, projector=project)
+    store = SqlSyncStore(session, projector=BatchProjection())
     applied = iter(
         store.apply_batch(
             valid,
@@ -219,10 +219,8 @@ def push(
         else []
     )
     results = [item if isinstance(item, ChangeResult) else next(applied) for item in prepared]
-    written = [(r.collection, r.id) for r in results if r.status is Status.ACCEPTED]
-    if after_push is not None and written:
-        rows = [row for key in written if (row := session.get(SyncRecord, key)) is not None]
-        after_push(session, rows)
+    if after_push is not None and store.written:
+        after_push(session, store.written)
     if batch.clock:
         # A bad or far-off device clock is not merged: its skew is recorded on the records.
         with contextlib.suppress(ClockFormatError, ClockDriftError):
