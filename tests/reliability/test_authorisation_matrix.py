@@ -52,6 +52,10 @@ PUBLIC = [("GET", "/api/v1/health"), ("GET", "/api/v1/openapi.json")]
 
 def expected(role: str, relation: str, action: str) -> int | str:
     visible = relation in SEES[role]
+    if action == "review":  # the reviewers' workflow (server/review_api.py)
+        if role == "doctor":
+            return 403
+        return 200 if visible else 404
     if action == "get":
         return 200 if visible else 404
     if action == "put":
@@ -117,6 +121,21 @@ def test_every_endpoint_answers_every_role_as_the_table_says(live: Any) -> None:
             want[cell[:2] + ("GET visit",)] = expected(role, relation, "get")
             got[cell[:2] + ("GET visit",)] = client.call("GET", path).status_code
 
+            # The review workflow on this record's doctor and week, and on the record.
+            doctor = TARGETS[target][1]["doctor"]
+            for label, method, review_path, body in (
+                ("review week", "GET", f"/api/v1/review/weeks/{doctor}/2026-W11", None),
+                ("approve week", "POST", f"/api/v1/review/weeks/{doctor}/2026-W10/approve", {}),
+                (
+                    "send back",
+                    "POST",
+                    f"/api/v1/review/visits/{record_id}/send-back",
+                    {"comment": "请补充患者人数"},
+                ),
+            ):
+                want[cell[:2] + (label,)] = expected(role, relation, "review")
+                got[cell[:2] + (label,)] = client.call(method, review_path, body).status_code
+
             corrected = dict(data, patients=data["patients"] + 1)
             put = client.call("PUT", path, {"base_version": 1, "data": corrected})
             want[cell[:2] + ("PUT visit",)] = expected(role, relation, "put")
@@ -145,6 +164,16 @@ def test_every_endpoint_answers_every_role_as_the_table_says(live: Any) -> None:
         for method, path in SIGNED_IN:
             want[(role, "-", f"{method} {path}")] = 200
             got[(role, "-", f"{method} {path}")] = client.call(method, path).status_code
+        want[(role, "-", "GET review audit")] = 403 if role == "doctor" else 200
+        got[(role, "-", "GET review audit")] = client.call(
+            "GET", "/api/v1/review/audit"
+        ).status_code
+        # The audit log is append-only for everyone.
+        for method in ("POST", "PUT", "DELETE"):
+            want[(role, "-", f"{method} review audit")] = 405
+            got[(role, "-", f"{method} review audit")] = client.call(
+                method, "/api/v1/review/audit", {}
+            ).status_code
         # A reviewer's correction endpoint does not reach server-owned collections.
         want[(role, "-", "PUT places")] = 403 if role == "doctor" else 404
         got[(role, "-", "PUT places")] = client.call(
