@@ -577,7 +577,20 @@ class LocalStore(SyncStore):
             else:
                 outcome.duplicates += 1
             base_after = result.version if result.version is not None else change.base_version
-            if row is not None:
+            if change.op is Op.RESOLVE and result.current and row is not None:
+                # Keeping "theirs": adopt the server's version as it stands now, which may
+                # be newer than the conflict's snapshot (the pull cursor may be past it).
+                current = result.current
+                table.update(
+                    change.id,
+                    {
+                        "version": current.get("version", base_after),
+                        "deleted": 1 if current.get("deleted") else 0,
+                        "data": _dumps(current.get("data") or {}),
+                        "theirs": None,
+                    },
+                )
+            elif row is not None:
                 table.update(change.id, {"version": base_after, "theirs": None})
             if change.resolves:
                 self._set_conflict_status(change.resolves, "resolved")

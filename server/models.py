@@ -130,7 +130,9 @@ class SyncRecord(db.Model):  # type: ignore[name-defined,misc]
 
     __tablename__ = "sync_records"
     collection: Mapped[str] = mapped_column(String(32), primary_key=True)
-    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    # Device records use ids of at most 64 characters; server records such as flags use
+    # longer keys (rule|subject type|subject id|period).
+    id: Mapped[str] = mapped_column(String(200), primary_key=True)
     version: Mapped[int] = mapped_column(Integer)
     deleted: Mapped[bool] = mapped_column(Boolean, default=False)
     data: Mapped[dict[str, Any]] = mapped_column(JSON)

@@ -443,6 +443,8 @@ class SqlSyncStore(SyncStore):
             self._settle(writer, change, row, context, now, resolution="theirs")
         base.version = row.version
         base.conflict_id = conflict.id
+        # The version the device keeps: it may be newer than the one the conflict saw.
+        base.current = _current(row)
         return base
 
     def _mirror_conflict(

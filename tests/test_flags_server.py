@@ -129,3 +129,17 @@ def test_flags_can_be_filtered_by_rule_and_period(api: Any) -> None:
     ]
     assert [f["key"] for f in items] == [POSTING_WEEK_KEY]
     assert d2.get("/flags", params={"rule": "patrol.per_week"}).json()["items"] == []
+
+
+def test_a_flag_on_a_visit_with_a_64_character_id_is_stored(api: Any) -> None:
+    # The flag's key (rule|visit|<id>|<date>) is longer than any device id: it must fit.
+    d1 = api("d1")
+    visit_id = "v" + "0" * 63
+    late = visit_data(
+        check_in="2026-01-02T08:00:00+08:00",
+        check_out="2026-01-02T12:00:00+08:00",
+        recorded_at="2026-01-11T09:00:00+08:00",
+    )
+    assert d1.push(make_change(late, record_id=visit_id))["results"][0]["status"] == "accepted"
+    items = d1.get("/flags", params={"rule": "visit.late_entry"}).json()["items"]
+    assert [f["subject"]["id"] for f in items] == [visit_id]

@@ -19,7 +19,6 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-import pytest
 import requests
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -64,9 +63,7 @@ edit = st.tuples(st.just("edit"), tablet, pick, st.integers(0, 60))
 delete = st.tuples(st.just("delete"), tablet, pick)
 sync = st.tuples(st.just("sync"), tablet, st.sampled_from(sorted(FAULTS)))
 review = st.tuples(st.just("review"), pick, st.integers(0, 60))
-# Settling a conflict keeping "theirs" is left out until the client bug that test
-# test_settling_keeping_theirs_after_a_newer_pull_converges shows is fixed.
-resolve = st.tuples(st.just("resolve"), tablet, pick, st.just("mine"))
+resolve = st.tuples(st.just("resolve"), tablet, pick, st.sampled_from(["mine", "theirs"]))
 # Weighted towards edits and syncs, which is where conflicts come from.
 step = st.one_of(add, edit, edit, edit, delete, sync, sync, sync, review, review, resolve)
 
@@ -316,12 +313,6 @@ def _play(
 
 
 @sqlite_unless_long
-@pytest.mark.xfail(
-    strict=True,
-    reason="offline client bug (reported, issue 6): resolve(keep='theirs') writes the "
-    "conflict's snapshot of the server version, not the newer version already pulled, and "
-    "the accepted resolve then stamps the newer version number on the older data",
-)
 def test_settling_keeping_theirs_after_a_newer_pull_converges(live: Any, tmp_path: Path) -> None:
     session = _sign_in(live.url, "d1")
     api = ServerAPI(session, sleep=lambda _s: None)
