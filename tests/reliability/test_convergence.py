@@ -19,6 +19,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import pytest
 import requests
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -154,6 +155,7 @@ def _sync(store: LocalStore, api: ServerAPI, reported: set[str]) -> Any:
 
 
 @sqlite_unless_long
+@pytest.mark.timeout(2400 if LONG else 300)
 def test_every_device_and_the_server_converge_whatever_the_faults(live: Any) -> None:
     proxy = FaultProxy(live.url)
     try:
@@ -169,7 +171,7 @@ def _check_convergence(proxy: FaultProxy, sessions: dict[str, Session], reviewer
     created: set[str] = set()
 
     @settings(
-        max_examples=60 if LONG else 6,
+        max_examples=40 if LONG else 6,
         deadline=None,
         derandomize=not LONG,
         suppress_health_check=list(HealthCheck),

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import not_a_server_error
@@ -16,6 +17,7 @@ from tests.reliability.support import LONG, sqlite_unless_long
 
 
 @sqlite_unless_long
+@pytest.mark.timeout(1800 if LONG else 300)
 def test_every_operation_answers_without_5xx_and_as_its_schema_says(live: Any) -> None:
     import requests
 
