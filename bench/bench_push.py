@@ -139,6 +139,8 @@ def main() -> int:
             rss = server.peak_rss_mib()
             chart: list[tuple[int, float]] = []
             if args.chart:
+                # Access tokens last 15 minutes; the full run outlasts them: log in again.
+                sessions = {d: common.login(server.url, d) for d in pushing}
                 subset = visits[: min(n, 5_000)]
                 for size in (50, 200, 500):
                     more = common.batches_by_doctor(renamed(subset, f"b{size}"), size)
