@@ -78,8 +78,16 @@ def backend(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-def app(backend: str, tmp_path: Any, request: pytest.FixtureRequest) -> Iterator[Any]:
-    application = make_app(app_config(backend, tmp_path, request))
+def app_overrides() -> dict[str, Any]:
+    """Extra app configuration; a test module overrides this fixture to set its own."""
+    return {}
+
+
+@pytest.fixture
+def app(
+    backend: str, tmp_path: Any, request: pytest.FixtureRequest, app_overrides: dict[str, Any]
+) -> Iterator[Any]:
+    application = make_app({**app_config(backend, tmp_path, request), **app_overrides})
     yield application
     from server.extensions import db
 

@@ -16,18 +16,8 @@ POSTING_WEEK_KEY = f"posting.days_per_week|assignment|A2|{WEEK}"
 
 
 @pytest.fixture
-def app(backend: str, tmp_path: Any, request: pytest.FixtureRequest) -> Any:
-    from tests.conftest import app_config, make_app
-
-    config = app_config(backend, tmp_path, request)
-    config["ZHUXUN_RULES_AS_OF"] = AS_OF
-    application = make_app(config)
-    yield application
-    from server.extensions import db
-
-    with application.app_context():
-        db.session.remove()
-        db.engine.dispose()
+def app_overrides() -> dict[str, Any]:
+    return {"ZHUXUN_RULES_AS_OF": AS_OF}
 
 
 def posting_day(day: int) -> dict[str, Any]:

@@ -17,18 +17,8 @@ WEEK = "2026-W11"  # visit_data's default check-in, 2026-03-10, is in it
 
 
 @pytest.fixture
-def app(backend: str, tmp_path: Any, request: pytest.FixtureRequest) -> Any:
-    from tests.conftest import app_config, make_app
-
-    config = app_config(backend, tmp_path, request)
-    config["ZHUXUN_RULES_AS_OF"] = AS_OF
-    application = make_app(config)
-    yield application
-    from server.extensions import db
-
-    with application.app_context():
-        db.session.remove()
-        db.engine.dispose()
+def app_overrides() -> dict[str, Any]:
+    return {"ZHUXUN_RULES_AS_OF": AS_OF}
 
 
 def post(client: Any, path: str, body: Any = None) -> Any:
