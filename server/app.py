@@ -70,6 +70,20 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(api.bp)
     app.register_blueprint(review_api.bp)
 
+    @app.before_request
+    def _refuse_nul_in_url() -> None:
+        # PostgreSQL text cannot hold NUL; refuse it at the door rather than fail in a query.
+        from flask import request
+
+        from server.errors import ApiError
+        from sync.protocol import ErrorCode
+
+        values = [request.path, *(f"{k}{v}" for k, v in request.args.items(multi=True))]
+        if any("\x00" in value for value in values):
+            raise ApiError(
+                400, ErrorCode.INVALID_REQUEST, "NUL characters are not allowed in the URL"
+            )
+
     @app.after_request
     def _security_headers(response: Any) -> Any:
         response.headers.setdefault("X-Content-Type-Options", "nosniff")

@@ -373,3 +373,12 @@ def test_a_reviewer_correction_reaches_the_doctor_on_pull(api: Any) -> None:
     stale = reviewer.put(f"/visits/{change['id']}", {"base_version": 1, "data": visit_data()})
     assert stale.status_code == 409
     assert stale.json()["error"]["details"]["current"]["version"] == 2
+
+
+@pytest.mark.parametrize(
+    "path", ["/visits?doctor=a%00b", "/flags?rule=%00", "/visits/a%00b", "/sync/pull?cursor=%00"]
+)
+def test_a_nul_character_in_the_url_is_a_400_not_a_crash(api: Any, path: str) -> None:
+    answer = api("d1").get(path)
+    assert answer.status_code == 400
+    assert answer.json()["error"]["code"] == "invalid_request"
