@@ -12,7 +12,8 @@ from datetime import UTC, date, datetime, timedelta
 from functools import cache
 from typing import Any
 
-from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate as mv
+from marshmallow import EXCLUDE, Schema, ValidationError, fields
+from marshmallow import validate as mv
 
 from forms.definitions import (
     CHOICE,

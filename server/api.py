@@ -161,7 +161,15 @@ def _scoped_record(collection: str, record_id: str) -> SyncRecord:
     return row
 
 
-FLAG_FILTERS = ("rule", "doctor", "period", "status", "state", "place")
+# Query arguments of GET /flags and the column each one filters.
+FLAG_FILTERS = {
+    "rule": FlagRecord.rule,
+    "doctor": FlagRecord.doctor_id,
+    "period": FlagRecord.period,
+    "status": FlagRecord.status,
+    "state": FlagRecord.state,
+    "place": FlagRecord.subject_id,
+}
 
 
 @bp.get("/flags")
@@ -171,25 +179,10 @@ def list_flags() -> ResponseReturnValue:
     actor = current_actor()
     limit = _int_arg("limit", 200, 1, 5000)
     offset = _int_arg("offset", 0, 0, 10**9)
-    if actor.role == "doctor":
-        query = select(FlagRecord).where(FlagRecord.doctor_id == actor.doctor_id)
-    elif actor.role == "township_reviewer":
-        query = select(FlagRecord).where(FlagRecord.township_code == actor.township_code)
-    else:
-        query = select(FlagRecord).where(FlagRecord.county_code == actor.county_code)
-    args = request.args
-    if args.get("rule"):
-        query = query.where(FlagRecord.rule == args["rule"])
-    if args.get("doctor"):
-        query = query.where(FlagRecord.doctor_id == args["doctor"])
-    if args.get("period"):
-        query = query.where(FlagRecord.period == args["period"])
-    if args.get("status"):
-        query = query.where(FlagRecord.status == args["status"])
-    if args.get("state"):
-        query = query.where(FlagRecord.state == args["state"])
-    if args.get("place"):
-        query = query.where(FlagRecord.subject_id == args["place"])
+    query = select(FlagRecord).where(actor.owns(FlagRecord))
+    for name, column in FLAG_FILTERS.items():
+        if request.args.get(name):
+            query = query.where(column == request.args[name])
     rows = db.session.scalars(query.order_by(FlagRecord.key).offset(offset).limit(limit))
     return jsonify(
         {

@@ -103,14 +103,22 @@ class Actor:
     def is_doctor(self) -> bool:
         return self.role == DOCTOR
 
-    def pull_filter(self) -> ColumnElement[bool]:
-        """The sync records this actor receives on pull."""
-        places = and_(SyncRecord.collection == PLACES, SyncRecord.county_code == self.county_code)
+    def owns(self, model: Any) -> ColumnElement[bool]:
+        """The rows of `model` (any table with doctor_id, township_code and county_code
+        columns) in this actor's scope: the SQL form of `may_see`."""
         if self.role == DOCTOR:
-            return or_(SyncRecord.doctor_id == self.doctor_id, places)
+            return model.doctor_id == self.doctor_id  # type: ignore[no-any-return]
         if self.role == TOWNSHIP_REVIEWER:
-            return or_(SyncRecord.township_code == self.township_code, places)
-        return SyncRecord.county_code == self.county_code
+            return model.township_code == self.township_code  # type: ignore[no-any-return]
+        return model.county_code == self.county_code  # type: ignore[no-any-return]
+
+    def pull_filter(self) -> ColumnElement[bool]:
+        """The sync records this actor receives on pull: their scope, and the county's
+        places (reference data every role needs)."""
+        if self.role == COUNTY_ADMIN:
+            return self.owns(SyncRecord)
+        places = and_(SyncRecord.collection == PLACES, SyncRecord.county_code == self.county_code)
+        return or_(self.owns(SyncRecord), places)
 
     def may_see(self, doctor_id: str | None, township: str | None, county: str | None) -> bool:
         if self.role == DOCTOR:

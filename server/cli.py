@@ -101,10 +101,7 @@ def import_command(file: Path) -> None:
         click.echo(f"imported {count} {name}")
     for name, count in sorted(report.unchanged.items()):
         click.echo(f"unchanged {count} {name}")
-    click.echo(
-        f"flags: {changes.opened} opened, {changes.changed} changed, "
-        f"{changes.resolved} resolved, {changes.reopened} reopened"
-    )
+    click.echo(str(changes))
 
 
 def _evaluate_all(app: Any) -> Any:
@@ -127,10 +124,7 @@ def reevaluate_command() -> None:
     app = _app()
     with app.app_context():
         changes = _evaluate_all(app)
-    click.echo(
-        f"flags: {changes.opened} opened, {changes.changed} changed, "
-        f"{changes.resolved} resolved, {changes.reopened} reopened"
-    )
+    click.echo(str(changes))
 
 
 @cli.command("serve")

@@ -50,6 +50,19 @@ class FlagChanges:
     def total(self) -> int:
         return self.opened + self.changed + self.resolved + self.reopened
 
+    def add(self, other: FlagChanges) -> None:
+        self.opened += other.opened
+        self.changed += other.changed
+        self.resolved += other.resolved
+        self.reopened += other.reopened
+        self.keys += other.keys
+
+    def __str__(self) -> str:
+        return (
+            f"flags: {self.opened} opened, {self.changed} changed, "
+            f"{self.resolved} resolved, {self.reopened} reopened"
+        )
+
 
 def _scenario(session: Session, counties: set[str], doctor_ids: set[str] | None) -> dict[str, Any]:
     units = list(session.scalars(select(OrgUnit).where(OrgUnit.county_code.in_(counties))))
@@ -102,9 +115,7 @@ def _scenario(session: Session, counties: set[str], doctor_ids: set[str] | None)
     }
 
 
-def _flag_scope(
-    session: Session, flag: Flag, units: dict[str, OrgUnit], doctors: dict[str, Doctor]
-) -> RecordScope:
+def _flag_scope(flag: Flag, units: dict[str, OrgUnit], doctors: dict[str, Doctor]) -> RecordScope:
     if flag.doctor and flag.doctor in doctors:
         doctor = doctors[flag.doctor]
         return RecordScope(doctor.id, doctor.township_code, doctor.county_code)
@@ -156,7 +167,7 @@ def _store(
         body = flag.to_dict()
         row = existing.get(key)
         if row is None:
-            scope = _flag_scope(session, flag, units, doctors)
+            scope = _flag_scope(flag, units, doctors)
             row = FlagRecord(
                 key=key,
                 rule=flag.rule,
@@ -288,9 +299,7 @@ def evaluate_all(
             )
         )
         result = _store(session, flags, stored, cause=cause, counties={county})
-        for name in ("opened", "changed", "resolved", "reopened"):
-            setattr(total, name, getattr(total, name) + getattr(result, name))
-        total.keys += result.keys
+        total.add(result)
     return total
 
 

@@ -187,14 +187,22 @@ def test_the_same_id_with_other_data_from_a_stale_device_is_a_conflict(api: Any)
     assert d1.get(f"/visits/{record_id}").json()["data"]["patients"] == 9
 
 
-def test_resolving_a_conflict_with_mine_applies_it_and_closes_the_conflict(api: Any) -> None:
-    d1 = api("d1")
+def open_conflict(client: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A visit stored at version 2 (patients 20), and the conflict of a stale edit of
+    version 1 (patients 30): the change and the conflict's push result."""
     change = make_change()
-    d1.push(change)
-    d1.push(make_change(visit_data(patients=20), record_id=change["id"], base_version=1))
-    conflict = d1.push(
+    client.push(change)
+    client.push(make_change(visit_data(patients=20), record_id=change["id"], base_version=1))
+    conflict = client.push(
         make_change(visit_data(patients=30), record_id=change["id"], base_version=1)
     )["results"][0]
+    assert conflict["status"] == "conflict"
+    return change, conflict
+
+
+def test_resolving_a_conflict_with_mine_applies_it_and_closes_the_conflict(api: Any) -> None:
+    d1 = api("d1")
+    change, conflict = open_conflict(d1)
     mine = make_change(
         visit_data(patients=30),
         record_id=change["id"],
@@ -210,12 +218,7 @@ def test_resolving_a_conflict_with_mine_applies_it_and_closes_the_conflict(api: 
 
 def test_resolving_a_conflict_with_theirs_keeps_the_server_version(api: Any) -> None:
     d1 = api("d1")
-    change = make_change()
-    d1.push(change)
-    d1.push(make_change(visit_data(patients=20), record_id=change["id"], base_version=1))
-    conflict = d1.push(
-        make_change(visit_data(patients=30), record_id=change["id"], base_version=1)
-    )["results"][0]
+    change, conflict = open_conflict(d1)
     theirs = make_change(
         record_id=change["id"], op="resolve", base_version=2, resolves=conflict["conflict_id"]
     )
