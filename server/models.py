@@ -274,3 +274,26 @@ class SendBack(db.Model):  # type: ignore[name-defined,misc]
     comment: Mapped[str] = mapped_column(Text)
     by: Mapped[str] = mapped_column(String(64))
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class WebhookEvent(db.Model):  # type: ignore[name-defined,misc]
+    """An outbound notification (a flag opened, a visit sent back), written in the same
+    transaction as the change it reports (a transactional outbox) and delivered by
+    `zhuxun webhooks run` with retries (server/webhooks.py)."""
+
+    __tablename__ = "webhook_events"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    event: Mapped[str] = mapped_column(String(32))  # flag.opened | visit.sent_back
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    county_code: Mapped[str | None] = mapped_column(String(32), index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    state: Mapped[str] = mapped_column(
+        String(16), default="pending"
+    )  # pending|delivered|failed|expired
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # The next attempt is due at this time; a deliverer leases the row by moving it forward.
+    next_attempt_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    delivered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (Index("ix_webhook_events_due", "state", "next_attempt_at"),)
