@@ -1,7 +1,9 @@
 """The HTTP side of the device: login, token refresh, push and pull, with retries.
 
-Network errors and 5xx are retried with exponential backoff and jitter, a bounded
-number of times (`sleep` is injectable, so tests do not wait). An expired access token
+Network errors, answers cut off in transfer, and 5xx are retried with exponential backoff
+and jitter, a bounded number of times (`sleep` is injectable, so tests do not wait). Every
+request is safe to send again: a push is answered once per change id, whatever number of
+times it arrives (docs/sync-protocol.md, "Exactly once"); the rest only read or sign in. An expired access token
 (401 `token_expired`) is refreshed with the refresh token and the request retried once; only
 when refreshing fails is the person asked to log in again (docs/sync-protocol.md). A 429
 is waited out when its Retry-After is short, and reported otherwise.
@@ -25,6 +27,15 @@ JSON = dict[str, Any]
 # docs/sync-protocol.md names this code, but sync.protocol.ErrorCode has no member for it.
 TOKEN_EXPIRED = ErrorCode.TOKEN_EXPIRED.value
 RETRY_STATUSES = frozenset({500, 502, 503, 504})
+# The transfer broke after the request left: the connection failed or timed out, or the
+# answer was cut inside its body (urllib3 enforces Content-Length: ChunkedEncodingError;
+# a compressed body cut short: ContentDecodingError). None of them is the server's verdict.
+TRANSPORT_ERRORS = (
+    requests.ConnectionError,
+    requests.Timeout,
+    requests.exceptions.ChunkedEncodingError,
+    requests.exceptions.ContentDecodingError,
+)
 
 
 def _envelope(response: requests.Response) -> tuple[str, str, dict[str, list[str]]]:
@@ -162,7 +173,7 @@ class ServerAPI:
                     params=params,
                     timeout=self.timeout_s,
                 )
-            except (requests.ConnectionError, requests.Timeout) as exc:
+            except TRANSPORT_ERRORS as exc:
                 detail = f"{type(exc).__name__} talking to {self.session.server}"
                 attempt += 1
                 if attempt < self.max_attempts:
@@ -204,10 +215,15 @@ class ServerAPI:
                 raise ServerRefused(response.status_code, code, message, errors)
             try:
                 body = response.json()
-            except ValueError as exc:
-                raise ServerRefused(
-                    response.status_code, str(ErrorCode.INVALID_JSON), "the answer is not JSON"
-                ) from exc
+            except ValueError:
+                # Every success of the API is a JSON object, so a 2xx that is not JSON was cut
+                # off: an answer cut inside its headers reaches us as a 200 with an empty body
+                # (http.client takes EOF as the end of the headers; docs/reliability.md).
+                detail = f"an answer from {self.session.server} was cut off in transfer"
+                attempt += 1
+                if attempt < self.max_attempts:
+                    self._backoff(attempt - 1)
+                continue
             if not isinstance(body, dict):
                 raise ServerRefused(
                     response.status_code, str(ErrorCode.INVALID_JSON), "the answer is not an object"

@@ -130,3 +130,49 @@ def test_a_long_throttle_is_reported_not_retried():
     with pytest.raises(ServerRefused, match="rate_limited"):
         api.pull(None, 10)
     assert sleeps == []
+
+
+class CutAnswer(Response):
+    """A 2xx whose body is not JSON: what requests hands over when the connection dropped
+    inside the answer's headers (http.client takes EOF as their end; docs/reliability.md)."""
+
+    def __init__(self) -> None:
+        super().__init__(200, {})
+        self.text = ""
+
+    def json(self):
+        raise requests.exceptions.JSONDecodeError("Expecting value", "", 0)
+
+
+def test_an_answer_cut_inside_its_body_is_retried_with_the_same_body():
+    http = FakeHTTP(
+        requests.exceptions.ChunkedEncodingError("IncompleteRead(400 bytes read, 900 more)"),
+        Response(200, {"results": []}),
+    )
+    api, sleeps, _ = make_api(http, backoff_s=0.5)
+    assert api.push(b"batch-bytes") == {"results": []}
+    assert [call["data"] for call in http.calls] == [b"batch-bytes", b"batch-bytes"]
+    assert sleeps == [0.5]
+
+
+def test_an_answer_cut_inside_its_headers_is_retried_not_reported_as_a_refusal():
+    http = FakeHTTP(CutAnswer(), Response(200, PAGE))
+    api, sleeps, _ = make_api(http, backoff_s=0.5)
+    assert api.pull("7", 10) == PAGE
+    assert len(http.calls) == 2 and sleeps == [0.5]
+
+
+def test_answers_cut_on_every_attempt_end_in_server_unreachable_saying_so():
+    http = FakeHTTP(CutAnswer(), requests.exceptions.ChunkedEncodingError("cut"), CutAnswer())
+    api, _, _ = make_api(http, max_attempts=3)
+    with pytest.raises(ServerUnreachable, match="cut off in transfer"):
+        api.push(b"batch-bytes")
+    assert len(http.calls) == 3
+
+
+def test_a_json_answer_that_is_not_an_object_is_still_a_refusal():
+    http = FakeHTTP(Response(200, ["not", "an", "object"]))
+    api, _, _ = make_api(http)
+    with pytest.raises(ServerRefused, match="not an object"):
+        api.pull(None, 10)
+    assert len(http.calls) == 1

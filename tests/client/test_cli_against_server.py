@@ -15,6 +15,7 @@ import pytest
 
 from offline_client.session import load_session, save_session
 from tests.client.server_process import VILLAGE_2, Device, free_port, start_server
+from tests.reliability.faults import FaultProxy, drop_response
 
 CRASH_POINTS = ("before_push", "after_push", "mid_pull")
 
@@ -281,3 +282,37 @@ def test_status_shows_the_weeks_duty_flags_pulled_from_the_server(device):
     device.run("sync")
 
     assert "patrol.per_week" not in {f["rule"] for f in device.status_for("2026-W20")}
+
+
+def point_at(device: Device, url: str) -> None:
+    session = load_session(device.data_dir)
+    save_session(device.data_dir, type(session)(**{**vars_of(session), "server": url}))
+
+
+def test_one_sync_gets_through_answers_cut_off_in_transfer(device, server):
+    proxy = FaultProxy(server.url)
+    try:
+        point_at(device, proxy.url)
+        ids = {device.add_visit(patients=n, day=16 + n) for n in range(3)}
+        # The push answer is cut inside its headers (requests sees a 200 with an empty
+        # body), the first pull answer inside its body (ChunkedEncodingError): both after
+        # the server has answered in full.
+        proxy.plan("/api/v1/sync/push", drop_response(40))
+        proxy.plan("/api/v1/sync/pull", drop_response(700))
+
+        out = device.run("sync")
+
+        assert "sent 3: 3 accepted, 0 already there, 0 rejected" in out
+        pushes = proxy.exchanges_to("/api/v1/sync/push")
+        pulls = proxy.exchanges_to("/api/v1/sync/pull")
+        assert [e.fault.kind for e in pushes] == ["drop_response", "pass"]
+        assert pushes[0].request.body == pushes[1].request.body, "the same batch, resent"
+        cut = pulls[0].answers[0]
+        assert cut.index(b"\r\n\r\n") < 700 < len(cut), "the pull answer was cut in its body"
+        assert pulls[1].request.path == pulls[0].request.path, "the same page, asked again"
+    finally:
+        proxy.close()
+    status = device.status()
+    assert status["pending"] == 0 and status["rejected"] == [] and status["last_sync_at"]
+    on_server = servers_view(device)
+    assert ids <= set(on_server) and {on_server[i]["version"] for i in ids} == {1}
