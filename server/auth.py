@@ -205,11 +205,16 @@ def _login_rate_limit() -> str:
     return str(current_app.config["ZHUXUN_LOGIN_RATE_LIMIT"])
 
 
+# One budget of sign-in attempts for the API and the login page (server/web.py) alike.
+LOGIN_LIMIT_SCOPE = "login"
+
+
 def _login_rate_key() -> str:
     """Attempts are counted per client address and username, so guessing one account's
-    password is slowed without locking out the other doctors behind the same clinic NAT."""
+    password is slowed without locking out the other doctors behind the same clinic NAT.
+    The username comes from the JSON body (API) or the form (login page)."""
     body = request.get_json(silent=True)
-    username = body.get("username") if isinstance(body, dict) else None
+    username = body.get("username") if isinstance(body, dict) else request.form.get("username")
     name = username[:150] if isinstance(username, str) else ""
     return f"{request.remote_addr or '-'}|{name}"
 
@@ -230,7 +235,7 @@ def register_rate_limit_answer(app: Flask) -> None:
 
 
 @bp.post("/login")
-@limiter.limit(_login_rate_limit, key_func=_login_rate_key)
+@limiter.shared_limit(_login_rate_limit, LOGIN_LIMIT_SCOPE, key_func=_login_rate_key)
 def login() -> ResponseReturnValue:
     body = request.get_json(silent=True)
     if not isinstance(body, dict):
