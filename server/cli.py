@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -222,6 +224,120 @@ def demo_command(
 
 # `zhuxun evaluate` is the rules package's own command, on scenario files (no database).
 cli.add_command(evaluate)
+
+
+@contextmanager
+def _database(app: Any) -> Iterator[Any]:
+    """The app context with its session, connections closed afterwards."""
+    from server.extensions import db
+
+    with app.app_context():
+        try:
+            yield db.session
+        finally:
+            db.session.remove()
+            db.engine.dispose()
+
+
+@cli.group("webhooks")
+def webhooks_group() -> None:
+    """Outbound notifications (a flag opened, a visit sent back): deliver, retry, status.
+
+    The receiver is ZHUXUN_WEBHOOK_URL; every POST is signed with ZHUXUN_WEBHOOK_SECRET
+    (header X-Zhuxun-Signature, see docs/review.md)."""
+
+
+def _webhook_settings(app: Any) -> Any:
+    from server.webhooks import Settings
+
+    url = app.config.get("ZHUXUN_WEBHOOK_URL")
+    if not url:
+        raise click.ClickException(
+            "ZHUXUN_WEBHOOK_URL is not set: there is nowhere to deliver to. Events are kept "
+            "in the database meanwhile (`zhuxun webhooks status`)."
+        )
+    return Settings(
+        url=url,
+        secret=app.config["ZHUXUN_WEBHOOK_SECRET"],
+        timeout=float(app.config["ZHUXUN_WEBHOOK_TIMEOUT"]),
+        max_attempts=int(app.config["ZHUXUN_WEBHOOK_MAX_ATTEMPTS"]),
+    )
+
+
+@webhooks_group.command("deliver")
+@click.option("--limit", default=1000, show_default=True, type=int, help="events at most")
+def webhooks_deliver_command(limit: int) -> None:
+    """Send every due event once, then exit (for cron)."""
+    from server import webhooks
+
+    app = _app()
+    with _database(app) as session:
+        report = webhooks.deliver_due(session, _webhook_settings(app), limit=limit)
+    for error in report.errors:
+        click.echo(f"  {error}", err=True)
+    click.echo(str(report))
+
+
+@webhooks_group.command("run")
+@click.option("--interval", default=15.0, show_default=True, type=float, help="seconds")
+def webhooks_run_command(interval: float) -> None:
+    """Deliver due events every INTERVAL seconds until stopped (Ctrl-C or SIGTERM). Any
+    number of these may run against one database: each event is leased to one of them."""
+    import signal
+    import time
+
+    from server import webhooks
+    from server.extensions import db
+
+    app = _app()
+    stop = {"now": False}
+
+    def _stop(*_: Any) -> None:
+        stop["now"] = True
+
+    signal.signal(signal.SIGTERM, _stop)
+    with app.app_context():
+        settings = _webhook_settings(app)
+        click.echo(f"delivering webhooks to {settings.url} every {interval:g} s")
+        try:
+            while not stop["now"]:
+                report = webhooks.deliver_due(db.session, settings)
+                if report.total():
+                    click.echo(str(report))
+                db.session.remove()
+                slept = 0.0
+                while slept < interval and not stop["now"]:
+                    time.sleep(min(0.5, interval - slept))
+                    slept += 0.5
+        except KeyboardInterrupt:
+            pass
+    click.echo("stopped")
+
+
+@webhooks_group.command("retry")
+@click.argument("event_id", required=False)
+def webhooks_retry_command(event_id: str | None) -> None:
+    """Queue failed events again (all of them, or EVENT_ID)."""
+    from server import webhooks
+
+    app = _app()
+    with _database(app) as session:
+        n = webhooks.retry_failed(session, event_id=event_id)
+    if event_id and not n:
+        raise click.ClickException(f"no failed webhook event {event_id!r}")
+    click.echo(f"{n} event(s) queued again")
+
+
+@webhooks_group.command("status")
+def webhooks_status_command() -> None:
+    """Events per state."""
+    from server import webhooks
+
+    app = _app()
+    with _database(app) as session:
+        states = webhooks.counts(session)
+    for state in ("pending", "delivered", "failed", "expired"):
+        click.echo(f"{state:10} {states.get(state, 0)}")
 
 
 def main() -> None:

@@ -42,6 +42,11 @@ def from_environment(instance_path: str) -> dict[str, Any]:
         "ZHUXUN_RULESET": os.environ.get("ZHUXUN_RULESET", "guangxi"),
         # The evaluation date of flags; empty means today in China (UTC+8).
         "ZHUXUN_RULES_AS_OF": os.environ.get("ZHUXUN_RULES_AS_OF") or None,
+        # Outbound webhook (server/webhooks.py); empty URL means no delivery.
+        "ZHUXUN_WEBHOOK_URL": os.environ.get("ZHUXUN_WEBHOOK_URL") or None,
+        "ZHUXUN_WEBHOOK_SECRET": os.environ.get("ZHUXUN_WEBHOOK_SECRET") or None,
+        "ZHUXUN_WEBHOOK_TIMEOUT": _int_env("ZHUXUN_WEBHOOK_TIMEOUT", 10),
+        "ZHUXUN_WEBHOOK_MAX_ATTEMPTS": _int_env("ZHUXUN_WEBHOOK_MAX_ATTEMPTS", 8),
     }
 
 
@@ -71,3 +76,18 @@ def finalise(config: dict[str, Any]) -> None:
     if len(config["SECRET_KEY"]) < 32 and config.get("ZHUXUN_ENV") == "production":
         raise ConfigError("ZHUXUN_SECRET_KEY must be at least 32 characters long")
     config.setdefault("JWT_SECRET_KEY", config["SECRET_KEY"])
+    _check_webhook(config)
+
+
+def _check_webhook(config: dict[str, Any]) -> None:
+    url = config.get("ZHUXUN_WEBHOOK_URL")
+    if not url:
+        return
+    if not url.startswith(("https://", "http://")):
+        raise ConfigError(f"ZHUXUN_WEBHOOK_URL must be an http(s) URL, not {url!r}")
+    secret = config.get("ZHUXUN_WEBHOOK_SECRET") or ""
+    if len(secret) < 32:
+        raise ConfigError(
+            "ZHUXUN_WEBHOOK_SECRET must be set, at least 32 characters, when "
+            "ZHUXUN_WEBHOOK_URL is: receivers check every payload's signature with it"
+        )

@@ -19,6 +19,7 @@ from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
 from rules import Flag, RuleSet, evaluate, load_ruleset, load_scenario
+from server import webhooks
 from server.models import Assignment, Doctor, FlagHistory, FlagRecord, OrgUnit, SyncRecord
 from server.store import RecordScope, SqlSyncStore, WrittenRecord
 from sync.protocol import FLAGS, LEAVE, TRAININGS, VISITS
@@ -133,6 +134,12 @@ def _body(row: FlagRecord) -> dict[str, Any]:
     return {**row.body, "state": row.state}
 
 
+def _notify_opened(session: Session, row: FlagRecord, now: datetime) -> None:
+    """A flag opened (or reopened): a webhook event in the same transaction."""
+    payload = webhooks.flag_payload(row.body, township_code=row.township_code)
+    webhooks.enqueue(session, webhooks.FLAG_OPENED, payload, county_code=row.county_code, at=now)
+
+
 def _store(
     session: Session,
     flags: list[Flag],
@@ -190,6 +197,7 @@ def _store(
                 FlagHistory(key=key, at=now, change="opened", before=None, after=body, cause=cause)
             )
             changes.opened += 1
+            _notify_opened(session, row, now)
         elif row.state == RESOLVED:
             session.add(
                 FlagHistory(
@@ -198,6 +206,7 @@ def _store(
             )
             row.state, row.status, row.body, row.updated_at = OPEN, flag.status, body, now
             changes.reopened += 1
+            _notify_opened(session, row, now)
         elif row.body != body:
             session.add(
                 FlagHistory(

@@ -21,6 +21,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from server import webhooks
 from server.auth import Actor
 from server.flags import EXCUSED, OPEN
 from server.flags import _body as flag_body
@@ -475,6 +476,13 @@ def send_back(session: Session, actor: Actor, visit_id: str, *, comment: str) ->
     }
     scope = RecordScope(row.doctor_id, row.township_code, row.county_code)
     store.put_server_record(REVIEWS, item.id, body, scope, updated_by=actor.username, writer=writer)
+    webhooks.enqueue(
+        session,
+        webhooks.VISIT_SENT_BACK,
+        {**body, "week": min(_touched_weeks(row), default=None), "township": row.township_code},
+        county_code=row.county_code,
+        at=now,
+    )
     audit(
         session,
         actor.username,
