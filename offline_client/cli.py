@@ -12,6 +12,7 @@ import os
 import sqlite3
 import sys
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +44,7 @@ from offline_client.store import (
     open_store,
 )
 from offline_client.sync import run_sync
-from sync.protocol import FLAGS, LEAVE, VISITS
+from sync.protocol import FLAGS, LEAVE, PLACES, VISITS
 from sync.records import JSON
 
 APP_NAME = "zhuxun-client"
@@ -262,8 +263,11 @@ def visit_edit(obj: Context, record_id: str, **values: Any) -> None:
     if not changes:
         raise click.UsageError("give at least one field to change, e.g. --patients 12")
     data = with_changes(data, {**changes, "recorded_at": local_now()})
+    answered = obj.store.send_backs(visit_id=record_id)
     obj.store.save(VISITS, record_id, checked(VISITS, data))
     click.echo(f"visit {record_id} changed; `sync` sends it")
+    for send_back in answered:
+        click.echo(f"the send-back by {send_back.by} ({send_back.comment}) is answered")
 
 
 @visit.command("delete")
@@ -284,6 +288,10 @@ def listing(store: LocalStore, collection: str) -> list[JSON]:
         rejection = store.rejection(collection, record.id)
         if rejection is not None:
             row["rejected"] = rejection.reason
+        if collection == VISITS:
+            comments = [s.comment for s in store.send_backs(visit_id=record.id)]
+            if comments:
+                row["sent_back"] = comments
         rows.append(row)
     return rows
 
@@ -308,6 +316,8 @@ def visit_list(obj: Context, as_json: bool) -> None:
         )
         if "rejected" in row:
             line += f"  {row['rejected']}"
+        for comment in row.get("sent_back", []):
+            line += f"  sent back: {comment}"
         click.echo(line)
 
 
@@ -414,7 +424,8 @@ def sync_command(obj: Context, as_json: bool, batch_size: int, pull_limit: int) 
 )
 @click.pass_obj
 def status(obj: Context, as_json: bool, week: str | None) -> None:
-    """Pending changes, rejected records, conflicts, last sync, this week's duty standing."""
+    """Pending changes, rejected records, conflicts, visits sent back for correction, last
+    sync, this week's duty standing."""
     store = obj.store
     try:
         days = week_range(week)
@@ -438,6 +449,7 @@ def status(obj: Context, as_json: bool, week: str | None) -> None:
         "in_flight": sum(1 for entry in entries if entry.in_flight),
         "rejected": [r.to_json() for r in store.rejections()],
         "conflicts": [view.to_json() for view in store.conflict_views(status="open")],
+        "sent_back": [send_back.to_json() for send_back in store.send_backs()],
         "last_sync_at": store.last_sync_at,
         "week": week_label(days),
         "flags": flags,
@@ -454,6 +466,16 @@ def status(obj: Context, as_json: bool, week: str | None) -> None:
     for rejection in report["rejected"]:
         click.echo(f"  {rejection['collection']} {rejection['id']}: {rejection['reason']}")
     click.echo(f"open conflicts: {len(report['conflicts'])}")
+    click.echo(f"visits sent back for correction: {len(report['sent_back'])}")
+    names = place_names(store)
+    for item in report["sent_back"]:
+        place = item["place"] or "?"
+        if item["place"] in names:
+            place += f" {names[item['place']]}"
+        click.echo(
+            f"  visit {item['visit']}  {item['date'] or '?'}  {place}: {item['comment']} "
+            f"(by {item['by']}, {local_minute(item['at'])}; edit the visit to answer)"
+        )
     click.echo(f"last successful sync: {report['last_sync_at'] or 'never'}")
     if not report["flags_pulled"]:
         click.echo(f"duty {report['week']}: no duty flags pulled yet (sync to get them)")
@@ -467,6 +489,23 @@ def status(obj: Context, as_json: bool, week: str | None) -> None:
         click.echo(f"computed on this device (unsynced visits included): {len(computed)} flag(s)")
         for flag in computed:
             click.echo(f"  {describe(flag)}")
+
+
+def local_minute(stamp: str) -> str:
+    """An ISO time from the server as this device's local time, to the minute."""
+    try:
+        return datetime.fromisoformat(stamp).astimezone().strftime("%Y-%m-%d %H:%M")
+    except ValueError:
+        return stamp
+
+
+def place_names(store: LocalStore) -> dict[str, str]:
+    """Place code → name, from the places pulled from the server."""
+    return {
+        record.id: str(record.data["name"])
+        for record in store.records(PLACES)
+        if record.data.get("name")
+    }
 
 
 # -- conflicts ------------------------------------------------------------------------------

@@ -13,6 +13,9 @@ reference data pulled from the server: `places`, `assignments`, `flags`, `doctor
   sit in the outbox, so they never block it.
 - `conflicts`: both sides of each conflict (the device's version, and the server's
   version, "theirs").
+- `send_backs`: whether each visit a reviewer sent back (a pulled `reviews` record) is
+  still waiting for the doctor's correction (docs/review.md); `send_backs()` lists the open
+  ones.
 - `answers`: the answer given to each change id `apply` saw, per origin (the contract).
 - `meta`: the device id, the hybrid logical clock, the pull cursor, the local change
   sequence, the last successful sync.
@@ -59,8 +62,12 @@ from sync.protocol import (
 from sync.records import JSON, Change, ChangeResult, FieldErrors, Record
 from sync.store import ChangePage, Conflict, SyncStore, decode_cursor, encode_cursor
 
-KNOWN_COLLECTIONS = (VISITS, LEAVE, TRAININGS, PLACES, ASSIGNMENTS, FLAGS, DOCTORS)
-_INTERNAL_TABLES = frozenset({"outbox", "rejected", CONFLICTS, "answers", "meta"})
+# The server-written collection of send-backs (server/review.py REVIEWS): a reviewer's
+# comment on a visit of this doctor, pulled like any other record.
+REVIEWS = "reviews"
+SEND_BACK = "send_back"  # the `kind` of a reviews record that sends a visit back
+KNOWN_COLLECTIONS = (VISITS, LEAVE, TRAININGS, PLACES, ASSIGNMENTS, FLAGS, DOCTORS, REVIEWS)
+_INTERNAL_TABLES = frozenset({"outbox", "rejected", CONFLICTS, "answers", "meta", "send_backs"})
 _COLLECTION_NAME = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 
 # Sync state of a record as `visit list` shows it.
@@ -136,6 +143,42 @@ class ConflictView:
             "stored_version": c.stored_version,
             "mine": {"op": str(c.incoming_op), "data": c.incoming_data},
             "theirs": self.theirs,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class SendBack:
+    """A visit a reviewer sent back for correction, with the comment, as the device shows it
+    until the doctor edits (or deletes) that visit."""
+
+    id: str
+    visit_id: str
+    visit_version: int
+    comment: str
+    by: str
+    at: str
+    visit: JSON | None  # the visit as the device holds it, if it does
+
+    @property
+    def date(self) -> str | None:
+        check_in = (self.visit or {}).get("check_in")
+        return check_in[:10] if isinstance(check_in, str) else None
+
+    @property
+    def place(self) -> str | None:
+        place = (self.visit or {}).get("place")
+        return place if isinstance(place, str) else None
+
+    def to_json(self) -> JSON:
+        return {
+            "id": self.id,
+            "visit": self.visit_id,
+            "visit_version": self.visit_version,
+            "date": self.date,
+            "place": self.place,
+            "comment": self.comment,
+            "by": self.by,
+            "at": self.at,
         }
 
 
@@ -239,8 +282,28 @@ class LocalStore(SyncStore):
                 if_not_exists=True,
             )
             self.db["meta"].create({"key": str, "value": str}, pk="key", if_not_exists=True)
+            self.db["send_backs"].create(
+                {
+                    "id": str,
+                    "visit_id": str,
+                    # The visit's version when the send-back reached the device (at least
+                    # the version sent back): a pulled version above it was made since.
+                    "baseline_version": int,
+                    "received_at": str,
+                    "cleared_at": str,
+                    "cleared_because": str,
+                },
+                pk="id",
+                if_not_exists=True,
+            )
+            self.db["send_backs"].create_index(["visit_id"], if_not_exists=True)
             if self._meta("device_id") is None:
                 self._set_meta("device_id", "dev" + uuid.uuid4().hex[:12])
+            # Send-backs pulled before this table existed start open.
+            for row in self.db.query(
+                "select id, data from reviews where id not in (select id from send_backs)"
+            ):
+                self._receive_send_back(row["id"], _loads(row["data"]) or {})
 
     def _collection_table(self, collection: str) -> sqlite_utils.db.Table:
         if not _COLLECTION_NAME.match(collection) or collection in _INTERNAL_TABLES:
@@ -424,6 +487,7 @@ class LocalStore(SyncStore):
                 pk="id",
             )
             self._queue(collection, record_id, Op.UPSERT, data, hlc, base_version=version)
+            self._clear_send_backs(collection, record_id, "edited on this device")
             record = self.get(collection, record_id)
         assert record is not None
         return record
@@ -440,6 +504,7 @@ class LocalStore(SyncStore):
                 return
             entry = self.outbox_entry(collection, record_id)
             table = self._collection_table(collection)
+            self._clear_send_backs(collection, record_id, "deleted on this device")
             if row["version"] == 0 and (entry is None or not entry.in_flight):
                 table.delete(record_id)
                 self.db.execute(
@@ -710,6 +775,88 @@ class LocalStore(SyncStore):
     def rejections(self) -> list[RejectedChange]:
         return [self._rejection(row) for row in self.db["rejected"].rows_where(order_by="rowid")]
 
+    # -- send-backs ----------------------------------------------------------------------
+
+    def _receive_send_back(self, review_id: str, data: JSON) -> None:
+        """Start showing a send-back that just reached the device (once: a send-back pulled
+        again after a cursor reset keeps its state)."""
+        visit_id = data.get("visit")
+        if data.get("kind") != SEND_BACK or not isinstance(visit_id, str):
+            return
+        if list(self.db["send_backs"].rows_where("id = ?", [review_id])):
+            return
+        visit = self._row(VISITS, visit_id)
+        baseline = max(int(data.get("visit_version") or 0), visit["version"] if visit else 0)
+        self.db["send_backs"].insert(
+            {
+                "id": review_id,
+                "visit_id": visit_id,
+                "baseline_version": baseline,
+                "received_at": _now_iso(),
+                "cleared_at": None,
+                "cleared_because": None,
+            }
+        )
+
+    def _pulled_review(self, review_id: str, pulled: JSON) -> None:
+        self._receive_send_back(review_id, pulled["data"])
+        if pulled["deleted"] or pulled["data"].get("status") == "resolved":
+            self._clear_send_back(review_id, "resolved on the server")
+
+    def _pulled_visit(self, visit_id: str, pulled: JSON) -> None:
+        """A version of the visit newer than the one sent back was made elsewhere since (the
+        doctor's other tablet, or a reviewer's correction): the send-back is answered."""
+        for row in self.db["send_backs"].rows_where(
+            "visit_id = ? and cleared_at is null", [visit_id]
+        ):
+            if pulled["deleted"]:
+                self._clear_send_back(row["id"], "deleted")
+            elif int(pulled["version"] or 0) > row["baseline_version"]:
+                self._clear_send_back(row["id"], f"changed since (version {pulled['version']})")
+
+    def _clear_send_backs(self, collection: str, record_id: str, because: str) -> None:
+        if collection != VISITS:
+            return
+        for row in self.db["send_backs"].rows_where(
+            "visit_id = ? and cleared_at is null", [record_id]
+        ):
+            self._clear_send_back(row["id"], because)
+
+    def _clear_send_back(self, review_id: str, because: str) -> None:
+        self.db.execute(
+            "update send_backs set cleared_at = ?, cleared_because = ? "
+            "where id = ? and cleared_at is null",
+            [_now_iso(), because, review_id],
+        )
+
+    def send_backs(self, *, visit_id: str | None = None) -> list[SendBack]:
+        """The visits sent back for correction that the doctor has not edited since, oldest
+        first (optionally those of one visit)."""
+        where, args = "s.cleared_at is null", []
+        if visit_id is not None:
+            where, args = where + " and s.visit_id = ?", [visit_id]
+        rows = self.db.query(
+            "select r.id, r.data from send_backs s join reviews r on r.id = s.id "  # noqa: S608
+            f"where {where} and r.deleted = 0 order by s.received_at, r.id",
+            args,
+        )
+        found = []
+        for row in rows:
+            data = _loads(row["data"]) or {}
+            visit = self.get(VISITS, str(data.get("visit")))
+            found.append(
+                SendBack(
+                    id=row["id"],
+                    visit_id=str(data.get("visit")),
+                    visit_version=int(data.get("visit_version") or 0),
+                    comment=str(data.get("comment") or ""),
+                    by=str(data.get("by") or ""),
+                    at=str(data.get("at") or ""),
+                    visit=visit.data if visit is not None and not visit.deleted else None,
+                )
+            )
+        return found
+
     # -- pulling -------------------------------------------------------------------------
 
     def apply_pulled(self, changes: list[JSON], cursor: str) -> int:
@@ -741,6 +888,10 @@ class LocalStore(SyncStore):
                     self.outbox_entry(collection, record_id) is not None
                     or self.rejection(collection, record_id) is not None
                 )
+                if collection == REVIEWS:
+                    self._pulled_review(record_id, theirs)
+                elif collection == VISITS:
+                    self._pulled_visit(record_id, theirs)
                 if pending and self._row(collection, record_id) is not None:
                     table.update(record_id, {"theirs": _dumps(theirs)})
                     continue

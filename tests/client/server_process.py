@@ -70,6 +70,7 @@ SCENARIO: dict[str, Any] = {
     "trainings": [],
 }
 USERS = (("d1", "D1"), ("d2", "D2"))
+REVIEWER = "rev"  # township reviewer of TOWNSHIP (sends visits back)
 
 
 def free_port() -> int:
@@ -109,6 +110,7 @@ class ServerProcess:
         self.zhuxun("import", str(scenario))
         for username, doctor in USERS:
             self.zhuxun("create-user", username, "--role", "doctor", "--doctor", doctor)
+        self.zhuxun("create-user", REVIEWER, "--role", "township_reviewer", "--unit", TOWNSHIP)
 
     def start(self) -> None:
         self.port = free_port()

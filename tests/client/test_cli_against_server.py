@@ -12,9 +12,18 @@ import stat
 import time
 
 import pytest
+import requests
 
 from offline_client.session import load_session, save_session
-from tests.client.server_process import VILLAGE_2, Device, free_port, start_server
+from tests.client.server_process import (
+    PASSWORD,
+    REVIEWER,
+    VILLAGE_1,
+    VILLAGE_2,
+    Device,
+    free_port,
+    start_server,
+)
 from tests.reliability.faults import FaultProxy, drop_response
 
 CRASH_POINTS = ("before_push", "after_push", "mid_pull")
@@ -316,3 +325,62 @@ def test_one_sync_gets_through_answers_cut_off_in_transfer(device, server):
     assert status["pending"] == 0 and status["rejected"] == [] and status["last_sync_at"]
     on_server = servers_view(device)
     assert ids <= set(on_server) and {on_server[i]["version"] for i in ids} == {1}
+
+
+def send_back(server, visit_id: str, comment: str) -> None:
+    """The township reviewer sends a visit back for correction, over the review API."""
+    http = requests.Session()
+    login = http.post(
+        f"{server.url}/api/v1/auth/login",
+        json={"username": REVIEWER, "password": PASSWORD},
+        timeout=30,
+    )
+    assert login.status_code == 200, login.text
+    http.headers["Authorization"] = f"Bearer {login.json()['access_token']}"
+    answer = http.post(
+        f"{server.url}/api/v1/review/visits/{visit_id}/send-back",
+        json={"comment": comment},
+        timeout=30,
+    )
+    assert answer.status_code == 200, answer.text
+
+
+def test_a_visit_sent_back_shows_in_status_until_the_doctor_edits_it(device, server):
+    visit_id = device.add_visit(patients=9, date="2026-04-21")
+    device.run("sync")
+    send_back(server, visit_id, "患者人数请核对")
+    tablet2 = device.new()  # the doctor's other tablet
+    for tablet in (device, tablet2):
+        assert "visits sent back for correction:" in tablet.run("status")
+        tablet.run("sync")
+
+    text = device.run("status")
+    assert "visits sent back for correction: 1" in text
+    assert (
+        f"  visit {visit_id}  2026-04-21  {VILLAGE_1} 石桥村: 患者人数请核对 (by {REVIEWER}, "
+        in (text)
+    )
+    [shown] = device.status()["sent_back"]
+    assert (shown["visit"], shown["date"], shown["place"]) == (visit_id, "2026-04-21", VILLAGE_1)
+    assert (shown["comment"], shown["by"], shown["visit_version"]) == (
+        "患者人数请核对",
+        REVIEWER,
+        1,
+    )
+    assert device.visits()[visit_id]["sent_back"] == ["患者人数请核对"]
+    assert "sent back: 患者人数请核对" in device.run("visit", "list")
+    assert [s["visit"] for s in tablet2.status()["sent_back"]] == [visit_id]
+
+    edited = device.run("visit", "edit", visit_id, "--patients", "12")
+    assert f"the send-back by {REVIEWER} (患者人数请核对) is answered" in edited
+    assert device.status()["sent_back"] == []
+    assert "visits sent back for correction: 0" in device.run("status")
+    device.run("sync")
+    assert device.status()["sent_back"] == [] and "sent_back" not in device.visits()[visit_id]
+
+    # The other tablet pulls the corrected version (2): answered there too.
+    tablet2.run("sync")
+    assert tablet2.status()["sent_back"] == []
+    fresh = device.new()
+    fresh.run("sync")
+    assert fresh.status()["sent_back"] == [], "a device that pulls it all sees it answered"
