@@ -8,6 +8,7 @@ from typing import Any
 from flask import Flask
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from server import config as config_module
 from server.extensions import db, jwt, limiter
@@ -50,6 +51,16 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     if config:
         app.config.update(config)
     config_module.finalise(app.config)
+    hops = app.config.get("ZHUXUN_TRUSTED_PROXIES") or 0
+    if not isinstance(hops, int) or hops < 0:
+        raise config_module.ConfigError(
+            f"ZHUXUN_TRUSTED_PROXIES must be 0 or a number of proxies, not {hops!r}"
+        )
+    if hops:
+        # Behind a load balancer the peer address is the proxy's; trust the last `hops`
+        # entries of X-Forwarded-For (and -Proto) so the login throttle counts per client
+        # (docs/reliability.md). Never on without a proxy: a client could then pick its own.
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
 
     db.init_app(app)

@@ -42,6 +42,9 @@ def from_environment(instance_path: str) -> dict[str, Any]:
         "ZHUXUN_RULESET": os.environ.get("ZHUXUN_RULESET", "guangxi"),
         # The evaluation date of flags; empty means today in China (UTC+8).
         "ZHUXUN_RULES_AS_OF": os.environ.get("ZHUXUN_RULES_AS_OF") or None,
+        # Reverse proxies in front of the app whose X-Forwarded-For is trusted (ProxyFix);
+        # 0, the default, trusts none: the client address is the peer's.
+        "ZHUXUN_TRUSTED_PROXIES": _int_env("ZHUXUN_TRUSTED_PROXIES", 0),
         # Outbound webhook (server/webhooks.py); empty URL means no delivery.
         "ZHUXUN_WEBHOOK_URL": os.environ.get("ZHUXUN_WEBHOOK_URL") or None,
         "ZHUXUN_WEBHOOK_SECRET": os.environ.get("ZHUXUN_WEBHOOK_SECRET") or None,
