@@ -70,7 +70,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         if db.engine.dialect.name == "sqlite":
             _tune_sqlite(db.engine)
 
-    from server import api, auth, errors, openapi, review_api
+    from server import api, auth, errors, openapi, review_api, summaries_api
 
     auth.init_jwt()
     errors.register(app)
@@ -80,6 +80,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(openapi.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(review_api.bp)
+    app.register_blueprint(summaries_api.bp)
 
     @app.before_request
     def _refuse_nul_in_url() -> None:

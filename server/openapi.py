@@ -313,7 +313,156 @@ def build_spec() -> APISpec:
             }
         },
     )
+    _summary_paths(spec, auth)
     return spec
+
+
+def _summary_paths(spec: APISpec, auth: list[dict[str, list[str]]]) -> None:
+    """The county summaries (server/summaries_api.py): JSON, CSV, XLSX and SVG charts."""
+    month = {
+        "name": "month",
+        "in": "query",
+        "required": True,
+        "description": "the month of the figures, YYYY-MM",
+        "schema": {"type": "string", "pattern": "^[0-9]{4}-[0-9]{2}$"},
+    }
+    township = {
+        "name": "township",
+        "in": "query",
+        "description": "only this township (it must be in the caller's scope)",
+        "schema": {"type": "string"},
+    }
+    errors = _errors(400, 401, 403, 404)
+    figure = {"type": "object", "properties": {"raw": {}, "approved": {}}}
+    summary = {
+        "type": "object",
+        "required": ["county", "month", "ruleset", "figures_as_of", "townships", "villages"],
+        "properties": {
+            "county": {"type": "object"},
+            "month": {"type": "string"},
+            "period": {"type": "object"},
+            "ruleset": {
+                "type": "object",
+                "properties": {"name": {"type": "string"}, "version": {"type": "string"}},
+            },
+            "figures_as_of": {"type": "string", "format": "date"},
+            "scope": {"type": "object"},
+            "townships": {"type": "array", "items": {"type": "object"}},
+            "villages": {"type": "array", "items": {"type": "object"}},
+            "totals": {
+                "type": "object",
+                "properties": {
+                    "figures": {"type": "object", "additionalProperties": figure},
+                },
+            },
+        },
+    }
+
+    def download(media_type: str, what: str) -> dict[str, Any]:
+        return {
+            "description": f"{what}, as an attachment named after the county and month",
+            "content": {media_type: {"schema": {"type": "string", "format": "binary"}}},
+        }
+
+    spec.path(
+        "/api/v1/summaries",
+        operations={
+            "get": {
+                "summary": "The county summary of a month, raw and reviewer-approved figures",
+                "security": auth,
+                "parameters": [month, township],
+                "responses": {
+                    "200": {
+                        "description": "the summary (docs/summaries.md)",
+                        "content": {"application/json": {"schema": summary}},
+                    },
+                    **errors,
+                },
+            }
+        },
+    )
+    spec.path(
+        "/api/v1/summaries.csv",
+        operations={
+            "get": {
+                "summary": "The county summary as one CSV (UTF-8 with BOM, a section column)",
+                "security": auth,
+                "parameters": [month, township],
+                "responses": {"200": download("text/csv", "the CSV"), **errors},
+            }
+        },
+    )
+    spec.path(
+        "/api/v1/summaries.xlsx",
+        operations={
+            "get": {
+                "summary": "The county summary as an XLSX workbook, one sheet per table",
+                "security": auth,
+                "parameters": [month, township],
+                "responses": {
+                    "200": download(
+                        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                        "the workbook",
+                    ),
+                    **errors,
+                },
+            }
+        },
+    )
+    spec.path(
+        "/api/v1/summaries/charts/{name}.svg",
+        operations={
+            "get": {
+                "summary": "A chart drawn on the server as SVG",
+                "security": auth,
+                "parameters": [
+                    {
+                        "name": "name",
+                        "in": "path",
+                        "required": True,
+                        "schema": {
+                            "type": "string",
+                            "enum": ["compliance-trend", "duty-heatmap", "coverage-map"],
+                        },
+                    },
+                    {
+                        "name": "month",
+                        "in": "query",
+                        "description": "coverage-map: the month, YYYY-MM",
+                        "schema": {"type": "string", "pattern": "^[0-9]{4}-[0-9]{2}$"},
+                    },
+                    township,
+                    {
+                        "name": "months",
+                        "in": "query",
+                        "description": "compliance-trend: how many months up to today",
+                        "schema": {"type": "integer", "minimum": 1, "maximum": 36},
+                    },
+                    {
+                        "name": "doctor",
+                        "in": "query",
+                        "description": "duty-heatmap: the doctor",
+                        "schema": {"type": "string"},
+                    },
+                    {
+                        "name": "weeks",
+                        "in": "query",
+                        "description": "duty-heatmap: how many weeks up to today",
+                        "schema": {"type": "integer", "minimum": 1, "maximum": 104},
+                    },
+                    {"name": "view", "in": "query", "schema": {"enum": ["raw", "approved"]}},
+                    {"name": "lang", "in": "query", "schema": {"enum": ["zh", "en"]}},
+                ],
+                "responses": {
+                    "200": {
+                        "description": "the chart",
+                        "content": {"image/svg+xml": {"schema": {"type": "string"}}},
+                    },
+                    **errors,
+                },
+            }
+        },
+    )
 
 
 @bp.get("/openapi.json")
