@@ -82,6 +82,10 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(review_api.bp)
     app.register_blueprint(summaries_api.bp)
 
+    from server import web
+
+    web.init_app(app)  # the pages: CSRF, the session cookie, the blueprint
+
     @app.before_request
     def _refuse_nul_in_url() -> None:
         # PostgreSQL text cannot hold NUL; refuse it at the door rather than fail in a query.

@@ -6,6 +6,7 @@ from flask_jwt_extended import JWTManager
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_sqlalchemy import SQLAlchemy
+from flask_wtf.csrf import CSRFProtect
 from sqlalchemy.orm import DeclarativeBase
 
 
@@ -18,3 +19,5 @@ jwt = JWTManager()
 # No default limits: only the views that say so are limited (login). The storage comes from
 # RATELIMIT_STORAGE_URI, set in `create_app` from ZHUXUN_RATELIMIT_STORAGE_URI.
 limiter = Limiter(key_func=get_remote_address, default_limits=[])
+# CSRF tokens for the cookie-authenticated pages (server/web.py checks them).
+csrf = CSRFProtect()
