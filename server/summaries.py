@@ -430,8 +430,18 @@ def county_summary(
     return _month_summary(county, ruleset, first, last, as_of, flag_rows, actor)
 
 
-def _visible_flags(session: Session, actor: Actor) -> list[FlagRecord]:
-    return list(session.scalars(select(FlagRecord).where(actor.owns(FlagRecord))))
+def _visible_flags(session: Session, actor: Actor) -> list[Any]:
+    """The stored flags the caller may see: the columns the counts read (not the bodies)."""
+    columns = (
+        FlagRecord.rule,
+        FlagRecord.state,
+        FlagRecord.period,
+        FlagRecord.subject_type,
+        FlagRecord.subject_id,
+        FlagRecord.doctor_id,
+        FlagRecord.township_code,
+    )
+    return list(session.execute(select(*columns).where(actor.owns(FlagRecord))))
 
 
 def _month_summary(
@@ -440,7 +450,7 @@ def _month_summary(
     first: date,
     last: date,
     as_of: date,
-    flag_rows: list[FlagRecord],
+    flag_rows: list[Any],
     actor: Actor,
 ) -> dict[str, Any]:
     end = min(last, as_of)  # the month's data so far
@@ -665,7 +675,7 @@ def _staffing(
 
 
 def _flag_township(
-    c: _County, row: FlagRecord, visit_places: dict[str, str], assignments: dict[str, Any]
+    c: _County, row: Any, visit_places: dict[str, str], assignments: dict[str, Any]
 ) -> str | None:
     """The township of a flag's subject: where the flagged duty or visit took place."""
     if row.subject_type == "place":
@@ -677,7 +687,7 @@ def _flag_township(
     return row.township_code
 
 
-def _flag_in_approved_weeks(c: _County, row: FlagRecord) -> bool:
+def _flag_in_approved_weeks(c: _County, row: Any) -> bool:
     """A doctor's flag counts in the approved figures when every ISO week its period
     touches is an approved week of that doctor."""
     if row.doctor_id is None:
@@ -697,7 +707,7 @@ def _flag_in_approved_weeks(c: _County, row: FlagRecord) -> bool:
 
 
 def _tally_flags(
-    c: _County, flag_rows: list[FlagRecord], label: str, units: dict[str, _Unit], total: _Unit
+    c: _County, flag_rows: list[Any], label: str, units: dict[str, _Unit], total: _Unit
 ) -> None:
     visit_places = {v.id: v.place for v in c.data.visits}
     assignments = {a.id: a for a in c.data.assignments}

@@ -267,7 +267,9 @@ def test_approved_figures_count_only_the_doctor_weeks_a_reviewer_approved(app: A
     assert approved(b)["visits"] == 0 and raw(b)["visits"] == 2
 
 
-def test_a_reopened_week_leaves_the_approved_figures(app: Any, api: Any) -> None:
+def test_a_device_edit_reopens_the_week_and_it_leaves_the_approved_figures(
+    app: Any, api: Any
+) -> None:
     seed(app)
     approve(app, "D2", "2026-W11")
     assert approved(row(summary_of(app, "admin"), TOWNSHIP_A)["figures"])["duty_days"] == 5
@@ -283,7 +285,9 @@ def test_a_reopened_week_leaves_the_approved_figures(app: Any, api: Any) -> None
             "data": {k: v for k, v in changed.items() if k != "id"},
         }
     )
-    assert approved(row(summary_of(app, "admin"), TOWNSHIP_A)["figures"])["duty_days"] == 0
+    after = row(summary_of(app, "admin"), TOWNSHIP_A)["figures"]
+    assert approved(after)["duty_days"] == 0
+    assert raw(after)["patients"] == 91  # the push is seen: the county's data was not kept stale
 
 
 # --- scope and bad input -------------------------------------------------------------------
