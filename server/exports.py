@@ -42,7 +42,7 @@ def csv_cell(value: Any) -> str:
 def to_csv(summary: dict[str, Any]) -> bytes:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow([SECTION, "", "", ""])
+    writer.writerow([SECTION])
     for row in about_rows(summary):
         writer.writerow([ABOUT, *map(csv_cell, row)])
     for name, rows in table_rows(summary).items():

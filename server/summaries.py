@@ -797,15 +797,15 @@ def compliance_trend(
         assignments = {a.id: a for a in c.data.assignments}
         period = (min(mondays), max(mondays) + timedelta(days=6))
         for w in weekly_counts(c.data, as_of=as_of, ruleset=ruleset, period=period):
-            label = week_month.get(w.week)
-            if label is None or not w.over:
+            in_month = week_month.get(w.week)
+            if in_month is None or not w.over:
                 continue
-            township = c.assignment_township(assignments[w.assignment].places)
-            if township not in c.selected:
+            where = c.assignment_township(assignments[w.assignment].places)
+            if where is None or where not in c.selected:
                 continue
             rule = WEEKLY_RULE_PATROL if w.kind == "patrol" else WEEKLY_RULE[w.kind]
             approved = (w.doctor, w.week) in c.approved_weeks
-            for unit in (per_month[label][township], per_month[label][c.code]):
+            for unit in (per_month[in_month][where], per_month[in_month][c.code]):
                 for tally in unit.both(approved):
                     tally.judged[rule] += 1
                     tally.met[rule] += w.measured >= w.required
