@@ -4,8 +4,10 @@ them with a conflicting edit). `make demo` runs it."""
 
 from __future__ import annotations
 
+import html
 import json
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -146,12 +148,21 @@ def run_demo(
         _wait_healthy(url, server)
         _tablets(directory, url, env, doctor, assignment, home)
         _report(url)
+        _pages(url)
         click.echo("")
         click.secho(f"Zhuxun is running at {url}", fg="yellow", bold=True)
         click.echo(f"  API document:  {url}/api/v1/openapi.json")
+        click.echo(f"  pages (zh-CN; English by the link at the top): sign in at {url}/login")
+        click.echo(f"    review       {url}/review  (doctor-weeks; approve, send back, excuse)")
+        click.echo(f"    county       {url}/county  (the month's summary, charts, CSV and XLSX)")
         click.echo(f"  logins (password {DEMO_PASSWORD}):")
-        click.echo(f"    county       county admin of {scenario['county']['name']}")
-        click.echo(f"    reviewer     township reviewer of {township}")
+        click.echo(f"    county       county admin of {scenario['county']['name']}: {url}/county")
+        township_name = next(
+            (p["name"] for p in scenario["places"] if p["code"] == township), township
+        )
+        click.echo(
+            f"    reviewer     township reviewer of {township_name} ({township}): {url}/review"
+        )
         click.echo(f"    doctor       {doctor['name']} ({doctor['id']}), also on the two tablets")
         click.echo(f"  tablets' data: {directory / 'tablet'}  and  {directory / 'clinic-pc'}")
         click.echo(
@@ -223,6 +234,36 @@ def _tablets(
     _client(tablet, "sync", env=env)
     _client(pc, "sync", env=env)
     _client(pc, "conflicts", env=env)
+
+
+def _pages(url: str) -> None:
+    """Sign in to the pages as the reviewer, the way a browser does (the form's CSRF token,
+    the session cookie), and open the review overview: the pages answer under gunicorn."""
+    _say("7. The review pages (as the township reviewer, through the login form)")
+    http = requests.Session()
+    form = http.get(f"{url}/login", timeout=30).text
+    token = re.search(r'name="csrf_token" value="([^"]+)"', form)
+    if token is None:
+        raise click.ClickException("the login page has no form token")
+    signed_in = http.post(
+        f"{url}/login",
+        data={
+            "csrf_token": html.unescape(token[1]),
+            "username": "reviewer",
+            "password": DEMO_PASSWORD,
+        },
+        timeout=30,
+    )
+    overview = http.get(f"{url}/review", timeout=60, allow_redirects=False)
+    if signed_in.status_code != 200 or overview.status_code != 200:
+        raise click.ClickException(
+            f"the review pages did not answer: login {signed_in.status_code}, "
+            f"/review {overview.status_code}"
+        )
+    doctors = overview.text.count('<th scope="row">')
+    click.echo(
+        f"  {url}/review answers: {doctors} doctors of the township, {len(overview.content)} bytes"
+    )
 
 
 def _report(url: str) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import signal
 import socket
@@ -178,6 +179,9 @@ def test_the_demo_runs_end_to_end_and_reports_the_conflict(tmp_path: Path) -> No
     assert "2 accepted" in out, "the tablet's two offline visits reached the server"
     assert "1 in conflict" in out and "differs: patients: mine 12, theirs 9" in out
     assert "Zhuxun is running at http://127.0.0.1:" in out and "password zhuxun-demo-2026" in out
+    assert re.search(r"reviewer .*: http://127\.0\.0\.1:\d+/review", out), "the page logins"
+    assert re.search(r"county .*: http://127\.0\.0\.1:\d+/county", out)
+    assert re.search(r"/review answers: [1-9]\d* doctors of the township", out), "under gunicorn"
     assert "Traceback" not in done.stderr
 
 
