@@ -34,6 +34,7 @@ import contextlib
 import json
 import os
 import re
+import sqlite3
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -1248,11 +1249,14 @@ class LocalStore(SyncStore):
         return sorted(names)
 
 
-def open_store(path: str | os.PathLike[str]) -> LocalStore:
-    """Open (creating if need be) the device store at `path`: the contract store factory."""
+def open_store(path: str | os.PathLike[str], *, any_thread: bool = False) -> LocalStore:
+    """Open (creating if need be) the device store at `path`: the contract store factory.
+
+    `any_thread` lets a thread other than the opener use it (never two at once): the load
+    tests hand a tablet from the thread that drove it to the one that checks it."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    db = sqlite_utils.Database(target)
+    db = sqlite_utils.Database(sqlite3.connect(target, check_same_thread=not any_thread))
     # WAL: a reader (`status`) never waits for a sync; synchronous=FULL: a committed
     # transaction survives a power cut, which is what "nothing is lost" rests on.
     db.execute("PRAGMA journal_mode=WAL")

@@ -12,11 +12,22 @@ Faults are planned ahead, per path prefix, and each request that matches takes t
 - `duplicate()`           send the request to the server twice, one after the other, and
                           return the first answer (both answers are kept in `exchanges`);
 - `truncate_body(keep)`   forward the request with its body cut to `keep` bytes and a
-                          Content-Length that matches, so the server reads it as complete.
+                          Content-Length that matches, so the server reads it as complete;
+- `race()`                send the request to two servers at the same moment (with one
+                          server, to it twice) and return the first one's answer, as a
+                          load balancer retrying on another server while the first still
+                          works on it.
 
 Every connection carries one request: the proxy asks the server for `Connection: close` and
 the client sees it in the answer, so nothing is reused across faults. Stop with `close()`
 (the `fault_proxy` fixture does it in a finally).
+
+Given several servers, the proxy is also a round-robin load balancer: each request goes to
+the next server in turn (a duplicate to the one after it), as behind a load balancer with
+no session affinity; `Exchange.targets` says where each went.
+
+`TcpGate` is a plain TCP relay (for PostgreSQL) that can drop every connection and refuse
+new ones for a while: the database briefly unavailable.
 """
 
 from __future__ import annotations
@@ -26,6 +37,7 @@ import socket
 import threading
 import time
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 _HEADER_END = b"\r\n\r\n"
@@ -34,7 +46,7 @@ _READ = 65536
 
 @dataclass(frozen=True, slots=True)
 class Fault:
-    kind: str  # pass, drop_request, drop_response, delay, duplicate, truncate_body
+    kind: str  # pass, drop_request, drop_response, delay, duplicate, truncate_body, race
     after: int = 0
     seconds: float = 0.0
 
@@ -61,6 +73,10 @@ def duplicate() -> Fault:
 
 def truncate_body(keep: int) -> Fault:
     return Fault("truncate_body", after=keep)
+
+
+def race() -> Fault:
+    return Fault("race")
 
 
 @dataclass(slots=True)
@@ -100,6 +116,7 @@ class Exchange:
     request: HttpRequest
     fault: Fault
     answers: list[bytes] = field(default_factory=list)
+    targets: list[str] = field(default_factory=list)  # the server of each answer
 
     @staticmethod
     def status_of(answer: bytes) -> int:
@@ -147,13 +164,20 @@ def _send_and_read(address: tuple[str, int], raw: bytes, *, hang_up: bool = Fals
         return answer
 
 
-class FaultProxy:
-    """A threaded proxy from 127.0.0.1:<port> to `target`; see the module docstring."""
+def _address(url: str) -> tuple[str, int]:
+    host, port = url.split("://", 1)[1].rstrip("/").rsplit(":", 1)
+    return host, int(port)
 
-    def __init__(self, target_url: str) -> None:
-        host_port = target_url.split("://", 1)[1].rstrip("/")
-        host, port = host_port.rsplit(":", 1)
-        self.target = (host, int(port))
+
+class FaultProxy:
+    """A threaded proxy from 127.0.0.1:<port> to one server or, round-robin, to several; see
+    the module docstring."""
+
+    def __init__(self, target_url: str | Sequence[str]) -> None:
+        urls = [target_url] if isinstance(target_url, str) else list(target_url)
+        self.targets = [_address(url) for url in urls]
+        self.target = self.targets[0]
+        self._turn = 0
         self._plans: list[tuple[str, deque[Fault]]] = []
         self._lock = threading.Lock()
         self.exchanges: list[Exchange] = []
@@ -188,6 +212,12 @@ class FaultProxy:
                 if path.startswith(prefix) and faults:
                     return faults.popleft()
         return passthrough()
+
+    def _next_target(self) -> tuple[str, int]:
+        with self._lock:
+            target = self.targets[self._turn % len(self.targets)]
+            self._turn += 1
+        return target
 
     def exchanges_to(self, path_prefix: str) -> list[Exchange]:
         with self._lock:
@@ -226,15 +256,28 @@ class FaultProxy:
         self, conn: socket.socket, request: HttpRequest, fault: Fault, exchange: Exchange
     ) -> None:
         raw = request.to_bytes()
+        target = self._next_target()
         if fault.kind == "drop_request":
-            _send_and_read(self.target, raw[: fault.after], hang_up=True)
+            _send_and_read(target, raw[: fault.after], hang_up=True)
             return  # closing `conn` hangs up on the client too
         if fault.kind == "truncate_body":
             raw = request.to_bytes(body=request.body[: fault.after])
-        answer = _send_and_read(self.target, raw)
+        rival: list[bytes] = []
+        if fault.kind == "race":
+            other = self._next_target()
+            racer = threading.Thread(target=lambda: rival.append(_send_and_read(other, raw)))
+            racer.start()
+        answer = _send_and_read(target, raw)
         exchange.answers.append(answer)
+        exchange.targets.append(f"{target[0]}:{target[1]}")
+        if fault.kind == "race":
+            racer.join(timeout=60)
+            exchange.answers.extend(rival)
+            exchange.targets.append(f"{other[0]}:{other[1]}")
         if fault.kind == "duplicate":
-            exchange.answers.append(_send_and_read(self.target, raw))
+            again = self._next_target()
+            exchange.answers.append(_send_and_read(again, raw))
+            exchange.targets.append(f"{again[0]}:{again[1]}")
         if fault.kind == "drop_response":
             conn.sendall(answer[: fault.after])
             with contextlib.suppress(OSError):
@@ -250,3 +293,81 @@ class FaultProxy:
         self._acceptor.join(timeout=5)
         for thread in self._threads:
             thread.join(timeout=5)
+
+
+class TcpGate:
+    """A TCP relay from 127.0.0.1:<port> to `target` (e.g. PostgreSQL) that can fail on
+    purpose: `outage(seconds)` drops every relayed connection at once, both ways, and for
+    `seconds` hangs up on every new one as soon as it is accepted, as a database restarting
+    or failing over does. Stop with `close()`."""
+
+    def __init__(self, target: tuple[str, int]) -> None:
+        self.target = target
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self._listener.settimeout(0.1)
+        self.port = self._listener.getsockname()[1]
+        self._lock = threading.Lock()
+        self._open: set[socket.socket] = set()
+        self._closed_until = 0.0
+        self.dropped = 0  # relayed connections cut by outages
+        self.refused = 0  # connections hung up on during outages
+        self._stopping = threading.Event()
+        self._acceptor = threading.Thread(target=self._accept_loop, daemon=True)
+        self._acceptor.start()
+
+    def outage(self, seconds: float) -> None:
+        with self._lock:
+            self._closed_until = time.monotonic() + seconds
+            victims, self._open = self._open, set()
+            self.dropped += len(victims) // 2
+        for sock in victims:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+            sock.close()
+
+    def _accept_loop(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                client, _ = self._listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            with self._lock:
+                down = time.monotonic() < self._closed_until
+                if down:
+                    self.refused += 1
+            if down:
+                client.close()
+                continue
+            try:
+                upstream = socket.create_connection(self.target, timeout=10)
+            except OSError:
+                client.close()
+                continue
+            upstream.settimeout(None)
+            with self._lock:
+                self._open.update((client, upstream))
+            for source, sink in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pump, args=(source, sink), daemon=True).start()
+
+    def _pump(self, source: socket.socket, sink: socket.socket) -> None:
+        try:
+            while chunk := source.recv(_READ):
+                sink.sendall(chunk)
+        except OSError:
+            pass
+        finally:
+            for sock in (source, sink):
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+            with self._lock:
+                self._open.discard(source)
+                self._open.discard(sink)
+            source.close()  # each socket is the source of one pump, so closed once
+
+    def close(self) -> None:
+        self._stopping.set()
+        self._listener.close()
+        self._acceptor.join(timeout=5)
+        self.outage(0)

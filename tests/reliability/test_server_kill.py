@@ -7,12 +7,7 @@ answers of the batches answered before the kill come back byte for byte, and SQL
 from __future__ import annotations
 
 import contextlib
-import os
-import signal
-import socket
 import sqlite3
-import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -26,81 +21,9 @@ import requests
 from sync.batch import encode
 from tests.builders import PASSWORD, make_change, visit_data
 from tests.conftest import app_config, make_app
-from tests.reliability.support import LONG
+from tests.reliability.support import LONG, Served
 
-ZHUXUN = Path(sys.executable).parent / "zhuxun"
 BATCH = 500  # the protocol's largest batch
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-class Served:
-    """`zhuxun serve` in its own process group, so one killpg reaches every worker."""
-
-    def __init__(self, database: Path, log: Path) -> None:
-        self.database = database
-        self.log = log
-        self.process: subprocess.Popen[bytes] | None = None
-        self.url = ""
-
-    def start(self) -> None:
-        port = _free_port()
-        env = dict(
-            os.environ,
-            ZHUXUN_ENV="development",
-            ZHUXUN_SECRET_KEY=uuid.uuid4().hex * 2,
-            ZHUXUN_DATABASE_URL=f"sqlite:///{self.database}",
-        )
-        with self.log.open("ab") as out:
-            self.process = subprocess.Popen(
-                [
-                    str(ZHUXUN),
-                    "serve",
-                    "--host",
-                    "127.0.0.1",
-                    "--port",
-                    str(port),
-                    "--workers",
-                    "2",
-                    "--threads",
-                    "2",
-                ],
-                env=env,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        self.url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            assert self.process.poll() is None, self.log.read_text(errors="replace")[-3000:]
-            with contextlib.suppress(requests.RequestException):
-                if requests.get(f"{self.url}/api/v1/health", timeout=1).status_code == 200:
-                    return
-            time.sleep(0.1)
-        raise AssertionError("the server did not start:\n" + self.log.read_text()[-3000:])
-
-    def kill(self) -> None:
-        """SIGKILL to the whole group: no worker finishes its request, nothing is flushed."""
-        if self.process is None or self.process.poll() is not None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.process.pid, signal.SIGKILL)
-        self.process.wait(timeout=10)
-
-    def stop(self) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.process.pid, signal.SIGTERM)
-        try:
-            self.process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.kill()
 
 
 @pytest.fixture
@@ -111,7 +34,9 @@ def served(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Served]:
 
     with app.app_context():
         db.engine.dispose()
-    server = Served(tmp_path / "zhuxun.sqlite3", tmp_path / "server.log")
+    server = Served(
+        f"sqlite:///{tmp_path / 'zhuxun.sqlite3'}", tmp_path / "server.log", workers=2, threads=2
+    )
     try:
         yield server
     finally:
@@ -225,7 +150,8 @@ def test_a_server_killed_mid_push_loses_nothing_and_applies_nothing_twice(
     assert set(held.values()) == {1}
 
     served.stop()
-    with contextlib.closing(sqlite3.connect(served.database)) as conn:
+    database = served.database_url.removeprefix("sqlite:///")
+    with contextlib.closing(sqlite3.connect(database)) as conn:
         assert conn.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
         visits = conn.execute("select count(*) from sync_records where collection = 'visits'")
         assert visits.fetchone()[0] == len(sent)
