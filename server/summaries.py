@@ -198,9 +198,6 @@ class _County:
     def selected(self) -> set[str]:
         return {t.code for t in self.townships}
 
-    def in_scope(self, place: str) -> bool:
-        return self.township_of.get(place) in self.selected
-
     def assignment_township(self, places: Sequence[str]) -> str | None:
         # An assignment serves one township: that of its first place (a patrol route runs
         # through the villages of one township; a sit-in is at the township hospital).
