@@ -17,6 +17,7 @@ summary, for a reviewer on a phone over a slow link.
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import logging
 from collections.abc import Callable
@@ -75,6 +76,8 @@ CONTENT_SECURITY_POLICY = (
     "frame-ancestors 'none'; base-uri 'none'"
 )
 DEFAULT_WEEKS = 8
+SESSION_HOURS = timedelta(hours=12)  # a working day on the pages, then sign in again
+GZIP_MIN_BYTES = 1400  # about one packet: smaller answers gain nothing
 HEATMAP_WEEKS = 12
 TREND_MONTHS = 6
 VIEWS = ("raw", "approved")
@@ -95,7 +98,7 @@ def init_app(app: Flask) -> None:
     app.config["SESSION_COOKIE_SAMESITE"] = "Lax"
     app.config["SESSION_COOKIE_SECURE"] = production
     app.config["SESSION_COOKIE_NAME"] = "zhuxun_session"
-    app.config.setdefault("PERMANENT_SESSION_LIFETIME", timedelta(hours=12))
+    app.config["PERMANENT_SESSION_LIFETIME"] = SESSION_HOURS
     # Checked by this blueprint only (see the module docstring); a token lives as long as
     # the session, so a form left open on a phone for an hour still posts.
     app.config["WTF_CSRF_CHECK_DEFAULT"] = False
@@ -193,6 +196,28 @@ def _page_headers(response: Any) -> Any:
     response.headers["Referrer-Policy"] = "same-origin"
     response.headers["Content-Language"] = g.get("lang", DEFAULT_LANGUAGE)
     response.vary.add("Cookie")
+    return _gzipped(response)
+
+
+def _gzipped(response: Any) -> Any:
+    """An HTML page gzipped when the browser takes gzip: a county summary of 150 doctors is
+    ~260 kB of HTML and ~14 kB gzipped, seconds rather than a minute on a 2G link
+    (docs/review.md). A compression side channel (BREACH) needs many cross-site requests
+    that carry the session cookie; SameSite=Lax sends it with none but top-level
+    navigations, and the one secret on the pages, the CSRF token, is signed anew every
+    second, so the answers to compare do not even hold the same value."""
+    response.vary.add("Accept-Encoding")
+    if (
+        response.mimetype != "text/html"
+        or response.direct_passthrough
+        or "Content-Encoding" in response.headers
+        or not request.accept_encodings["gzip"]
+    ):
+        return response
+    body = response.get_data()
+    if len(body) >= GZIP_MIN_BYTES:
+        response.set_data(gzip.compress(body, compresslevel=6))
+        response.headers["Content-Encoding"] = "gzip"
     return response
 
 
@@ -375,13 +400,16 @@ def review_index() -> ResponseReturnValue:
     weeks = review_overview.recent_weeks(until, count)
     township = request.args.get("township") or None
     overview = review_overview.weeks_overview(db.session, g.actor, weeks, township=township)
+    current, _sunday = review.week_range(review.week_of(rules_as_of()))
     return render_template(
         "review_index.html",
         overview=overview,
         count=count,
         township=township,
         older=review.week_of(until - timedelta(weeks=count)),
-        newer=review.week_of(until + timedelta(weeks=count)),
+        newer=review.week_of(min(until + timedelta(weeks=count), current))
+        if until < current
+        else None,
     )
 
 

@@ -5,6 +5,8 @@ the audit entry each decision writes."""
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any
 
@@ -99,6 +101,8 @@ def test_signing_in_sets_an_httponly_samesite_session_and_goes_where_the_role_wo
     assert cookie.startswith("zhuxun_session=")
     assert "HttpOnly" in cookie and "SameSite=Lax" in cookie
     assert "Secure" not in cookie, "not in test mode over plain HTTP"
+    expires = parsedate_to_datetime(re.search(r"Expires=([^;]+)", cookie)[1])
+    assert timedelta(hours=11) < expires - datetime.now(UTC) <= timedelta(hours=12)
     admin = Pages(app)
     assert admin.login("admin").headers["Location"] == "/county"
 
@@ -267,6 +271,17 @@ def test_signing_out_ends_the_session(app: Any, rev_a: Pages) -> None:
     out = rev_a.post("/logout", {})
     assert out.status_code == 302 and out.headers["Location"] == "/login"
     assert rev_a.get("/review").status_code == 302
+
+
+def test_a_deactivated_account_is_signed_out_at_its_next_page(app: Any, rev_a: Pages) -> None:
+    from server.extensions import db
+    from server.models import User
+
+    with app.app_context():
+        db.session.scalar(select(User).where(User.username == "rev_a")).active = False
+        db.session.commit()
+    answer = rev_a.get("/review")
+    assert answer.status_code == 302 and answer.headers["Location"].startswith("/login")
 
 
 def test_a_changed_password_signs_out_the_old_sessions(app: Any, rev_a: Pages) -> None:
@@ -532,3 +547,72 @@ def test_every_text_of_the_pages_has_its_chinese_translation() -> None:
     missing = sorted(t for t in found if t not in ZH)
     assert missing == [], missing
     assert all(value.strip() and value != key for key, value in ZH.items())
+
+
+# --- the county summary ---------------------------------------------------------------------
+
+
+def test_the_county_page_downloads_the_same_files_as_the_api(
+    app: Any, seeded: dict[str, Any]
+) -> None:
+    admin = Pages(app)
+    admin.login("admin")
+    page = admin.get("/county?month=2026-01")
+    assert page.status_code == 200, text(page)
+    assert 'href="/county/summary.xlsx?month=2026-01"' in text(page)
+    client = app.test_client()
+    headers = api_token(client, "admin")
+    for extension in ("csv", "xlsx"):
+        mine = admin.get(f"/county/summary.{extension}?month=2026-01")
+        theirs = client.get(f"/api/v1/summaries.{extension}?month=2026-01", headers=headers)
+        assert mine.status_code == theirs.status_code == 200
+        assert mine.headers["Content-Disposition"] == theirs.headers["Content-Disposition"]
+        assert mine.mimetype == theirs.mimetype
+        if extension == "csv":
+            assert mine.data == theirs.data, "the same bytes"
+    assert admin.get("/county/summary.pdf?month=2026-01").status_code == 404
+
+
+def test_a_township_reviewer_sees_only_their_township_in_the_summary(
+    app: Any, seeded: dict[str, Any], rev_a: Pages
+) -> None:
+    page = text(rev_a.get("/county?month=2026-01"))
+    assert 'data-unit="450999101"' in page and 'data-unit="450999102"' not in page
+    other = rev_a.get("/county?month=2026-01&township=450999102")
+    assert other.status_code == 404 and other.mimetype == "text/html"
+    assert rev_a.get("/county/summary.csv?month=2026-01&township=450999102").status_code == 404
+    neighbour = Pages(app)
+    neighbour.login("admin_other")
+    assert "<h1>邻县 · 2026-01</h1>" in text(neighbour.get("/county?month=2026-01"))
+
+
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [("month=2026-13", "month"), ("month=March", "month"), ("month=2026-01&view=pie", "view")],
+)
+def test_a_bad_summary_question_is_a_400_page_naming_the_parameter(
+    app: Any, query: str, field: str
+) -> None:
+    admin = Pages(app)
+    admin.login("admin")
+    answer = admin.get(f"/county?{query}")
+    assert answer.status_code == 400 and answer.mimetype == "text/html"
+    assert f"<code>{field}</code>" in text(answer)
+
+
+def test_pages_are_gzipped_for_a_browser_that_takes_gzip(
+    app: Any, seeded: dict[str, Any], rev_a: Pages
+) -> None:
+    import gzip
+
+    plain = rev_a.get(f"/review/D2/{WEEK}")
+    assert "Content-Encoding" not in plain.headers
+    packed = rev_a.client.get(f"/review/D2/{WEEK}", headers={"Accept-Encoding": "gzip, br"})
+    assert packed.headers["Content-Encoding"] == "gzip"
+    assert {"Accept-Encoding", "Cookie"} <= set(packed.vary)
+    page = gzip.decompress(packed.data).decode()
+    assert len(packed.data) < len(page) / 3
+    # The same page but for the CSRF token, which is signed anew (with a timestamp).
+    assert re.sub(r'value="[^"]+\.[^"]+"', "", page) == re.sub(
+        r'value="[^"]+\.[^"]+"', "", text(plain)
+    )
