@@ -32,6 +32,19 @@ import requests
 from bare_app import SCHEMA, UPSERT
 
 
+def post_again_if_reset(http: requests.Session, url: str, body: bytes,
+                        headers: dict[str, str]) -> requests.Response:  # fmt: skip
+    """POST; once more if the connection was reset. A kept-alive connection idle longer
+    than gunicorn's keep-alive (2 s) is closed by the server, and a POST sent on it just
+    then is reset; a push is safe to send again (change ids: exactly once)."""
+    try:
+        answer = http.post(url, data=body, headers=headers, timeout=300)
+    except requests.ConnectionError:
+        answer = http.post(url, data=body, headers=headers, timeout=300)
+    answer.raise_for_status()
+    return answer
+
+
 def push_all(url: str, path: str, sessions: dict[str, requests.Session],
              bodies: dict[str, list[bytes]], clients: int) -> tuple[float, Counter[str]]:  # fmt: skip
     """Push every doctor's bodies (a doctor's batches in order, doctors in parallel);
@@ -43,8 +56,7 @@ def push_all(url: str, path: str, sessions: dict[str, requests.Session],
         http = sessions[doctor]
         answers: Counter[str] = Counter()
         for body in bodies[doctor]:
-            answer = http.post(url + path, data=body, headers=headers, timeout=300)
-            answer.raise_for_status()
+            answer = post_again_if_reset(http, url + path, body, headers)
             results = answer.json()["results"]
             answers.update(" ".join(filter(None, (r["status"], r.get("code")))) for r in results)
             if not rejections:

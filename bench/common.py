@@ -232,10 +232,12 @@ with create_app().app_context():
 """
 
 
-def prepare_production(workdir: Path, scenario: JSON, doctors: list[str]) -> Production:
+def prepare_production(
+    workdir: Path, scenario: JSON, doctors: list[str], *, env: dict[str, str] | None = None
+) -> Production:
     """`zhuxun init-db`, `zhuxun import` of the scenario without visits, and a doctor user
-    for each doctor."""
-    prod = Production(workdir, _env(workdir / "zhuxun.sqlite3"), doctors)
+    for each doctor. `env` adds settings (e.g. ZHUXUN_RULES_AS_OF) for these and the server."""
+    prod = Production(workdir, {**_env(workdir / "zhuxun.sqlite3"), **(env or {})}, doctors)
     zhuxun = str(BIN / "zhuxun")
     _run([zhuxun, "init-db"], prod.env)
     reference = {k: v for k, v in scenario.items() if k not in ("visits", "meta")}

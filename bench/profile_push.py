@@ -1,11 +1,13 @@
-"""Where a production push spends its time: cProfile of the push view, in process.
+"""Where a production push spends its time: a profile of the push view, in process.
 
-    python bench/profile_push.py [--visits N] [--doctors D] [--top K]
+    python bench/profile_push.py [--visits N] [--doctors D] [--batch B] [--cprofile] [--top K]
 
 The app from `create_app` on a temporary SQLite file (the pragmas of production), the demo
 county imported without visits and evaluated, one doctor user a doctor; then each doctor's
-gzip batches of 500 go through Flask's test client under cProfile. Prints the functions by
-cumulative time, and the share of the push spent in flag re-evaluation.
+gzip batches go through Flask's test client under pyinstrument (a sampling profiler, the
+call tree with the share of each function; dev extra) or, with --cprofile, cProfile (the
+functions by cumulative time). Prints also the share of the push spent in flag
+re-evaluation.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import os
 import pstats
 import secrets
 import time
+from pathlib import Path
 
 import common
 
@@ -25,12 +28,15 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--visits", type=int, default=2_000)
     parser.add_argument("--doctors", type=int, default=20)
-    parser.add_argument("--top", type=int, default=30)
+    parser.add_argument("--batch", type=int, default=500, help="changes a push")
+    parser.add_argument("--cprofile", action="store_true", help="cProfile, not pyinstrument")
+    parser.add_argument("--top", type=int, default=30, help="cProfile: functions shown")
+    parser.add_argument("--html", help="pyinstrument: also write the HTML report here")
     args = parser.parse_args()
     scenario = common.county(args.visits, doctors=args.doctors)
     visits = scenario["visits"]
     doctors = sorted({v["doctor"] for v in visits})
-    bodies = common.batches_by_doctor(visits, 500)
+    bodies = common.batches_by_doctor(visits, args.batch)
     with common.workdir("profile-push") as work:
         os.environ.update(
             ZHUXUN_DATABASE_URL=f"sqlite:///{work / 'z.sqlite3'}",
@@ -73,25 +79,61 @@ def main() -> int:
                 flag_s[0] += time.perf_counter() - t
 
         api.reevaluate_flags = timed
-        profile = cProfile.Profile()
+        profiler = Profiler(args)
         started = time.perf_counter()
-        profile.enable()
-        for doctor in doctors:
-            for body in bodies[doctor]:
-                answer = client.post("/api/v1/sync/push", data=body, headers={
-                    "Content-Type": "application/json", "Content-Encoding": "gzip",
-                    "Authorization": f"Bearer {tokens[doctor]}"})  # fmt: skip
-                assert answer.status_code == 200, answer.get_data(as_text=True)
-        profile.disable()
+        with profiler:
+            for doctor in doctors:
+                for body in bodies[doctor]:
+                    answer = client.post("/api/v1/sync/push", data=body, headers={
+                        "Content-Type": "application/json", "Content-Encoding": "gzip",
+                        "Authorization": f"Bearer {tokens[doctor]}"})  # fmt: skip
+                    assert answer.status_code == 200, answer.get_data(as_text=True)
+                    summary = answer.get_json()["summary"]
+                    assert summary["rejected"] == 0, answer.get_data(as_text=True)[:2000]
         elapsed = time.perf_counter() - started
         api.reevaluate_flags = original
-    out = io.StringIO()
-    pstats.Stats(profile, stream=out).sort_stats("cumulative").print_stats(args.top)
-    print(out.getvalue())
-    print(f"{len(visits)} visits of {len(doctors)} doctors in {elapsed:.2f} s under cProfile "
-          f"({len(visits) / elapsed:.0f} visits/s); flag re-evaluation {flag_s[0]:.2f} s "
-          f"({flag_s[0] / elapsed:.0%})")  # fmt: skip
+    print(profiler.text())
+    print(f"{len(visits)} visits of {len(doctors)} doctors in {elapsed:.2f} s under "
+          f"{profiler.name} ({len(visits) / elapsed:.0f} visits/s); flag re-evaluation "
+          f"{flag_s[0]:.2f} s ({flag_s[0] / elapsed:.0%})")  # fmt: skip
     return 0
+
+
+class Profiler:
+    """pyinstrument (default) or cProfile around a block; `text()` is the report."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.name = "cProfile" if args.cprofile else "pyinstrument"
+        if args.cprofile:
+            self.profile = cProfile.Profile()
+        else:
+            from pyinstrument import Profiler as Sampler  # dev extra
+
+            self.profile = Sampler(interval=0.0005)
+
+    def __enter__(self) -> None:
+        if self.args.cprofile:
+            self.profile.enable()
+        else:
+            self.profile.start()
+
+    def __exit__(self, *exc: object) -> None:
+        if self.args.cprofile:
+            self.profile.disable()
+        else:
+            self.profile.stop()
+
+    def text(self) -> str:
+        if self.args.cprofile:
+            out = io.StringIO()
+            pstats.Stats(self.profile, stream=out).sort_stats("cumulative").print_stats(
+                self.args.top
+            )
+            return out.getvalue()
+        if self.args.html:
+            Path(self.args.html).write_text(self.profile.output_html(), encoding="utf-8")
+        return self.profile.output_text(unicode=True, color=False, show_all=False)
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from offline_client.api import ServerAPI
 from offline_client.errors import ClientError, ServerRefused
@@ -24,13 +25,18 @@ from sync.protocol import (
     B_BATCH_ID,
     B_CHANGES,
     B_CLOCK,
+    B_COMPACT,
     B_DEVICE_ID,
     B_SENT_AT,
     DEFAULT_MAX_BATCH_CHANGES,
-    DEFAULT_PULL_LIMIT,
+    F_CHANGE_ID,
+    F_COLLECTION,
+    F_ID,
+    H_DEVICE_ID,
+    MAX_PULL_LIMIT,
     ErrorCode,
 )
-from sync.records import JSON
+from sync.records import JSON, Change, valid_id
 from sync.store import Conflict
 
 CRASH_ENV = "ZHUXUN_CLIENT_CRASH_AT"
@@ -90,11 +96,15 @@ def run_sync(
     api: ServerAPI,
     *,
     batch_size: int = DEFAULT_MAX_BATCH_CHANGES,
-    pull_limit: int = DEFAULT_PULL_LIMIT,
+    pull_limit: int = MAX_PULL_LIMIT,
     progress: Progress | None = None,
 ) -> SyncSummary:
     """Push everything in the outbox, then pull until the server has nothing more."""
     summary = SyncSummary()
+    headers = getattr(getattr(api, "http", None), "headers", None)
+    if headers is not None:
+        # The pull leaves out what this device pushed itself (docs/sync-protocol.md, "Pull").
+        headers[H_DEVICE_ID] = store.device_id
     push(
         store,
         api,
@@ -134,7 +144,8 @@ def push(
             B_BATCH_ID: new_id(),
             B_SENT_AT: _local_now(),
             B_CLOCK: store.clock() or store.tick(),
-            B_CHANGES: [change.to_wire() for change in batch],
+            B_CHANGES: [_on_the_wire(change) for change in batch],
+            B_COMPACT: True,
         }
         checkpoint("before_push")
         try:
@@ -147,7 +158,7 @@ def push(
             batch_size = max(1, batch_size // 2)
             continue
         checkpoint("after_push")
-        outcome = store.store_answers(answer.get("results") or [], batch)
+        outcome = store.store_answers(_full_results(answer.get("results") or [], batch), batch)
         store.receive_clock(answer.get("clock"))
         sent_ids.update(change.change_id for change in batch)
         summary.sent += len(batch)
@@ -159,6 +170,38 @@ def push(
             summary.conflicts.extend(c for c in store.conflicts(status=None) if c.id in wanted)
         if progress is not None and total > batch_size:
             progress(f"pushed {min(summary.sent, total)}/{total}")
+
+
+def _on_the_wire(change: Change) -> JSON:
+    """A change as pushed: its HLC stamp stands for its change id when it can (both are
+    frozen with the change until answered; docs/sync-protocol.md, "Push")."""
+    wire = change.to_wire()
+    if change.hlc is not None and valid_id(change.hlc):
+        del wire[F_CHANGE_ID]
+    return wire
+
+
+def _full_results(results: list[Any], batch: list[Change]) -> list[JSON]:
+    """The answers to `batch` with the collection, id and change id of the device's own
+    change filled in: a compact answer leaves them out (one result a change, in order); a
+    full one names the change id the server used (the HLC stamp when none was sent)."""
+    by_wire_id = {change.change_id: change for change in batch}
+    by_wire_id.update({change.hlc: change for change in batch if change.hlc})
+    full: list[JSON] = []
+    for position, result in enumerate(results):
+        if not isinstance(result, dict):
+            continue
+        named = result.get(F_CHANGE_ID)
+        change = by_wire_id.get(named) if named else None
+        if change is None and named is None and position < len(batch):
+            change = batch[position]
+        if change is None:
+            continue  # an answer to no change of this batch
+        full.append(
+            {**result, F_COLLECTION: change.collection, F_ID: change.id,
+             F_CHANGE_ID: change.change_id}
+        )  # fmt: skip
+    return full
 
 
 def pull(

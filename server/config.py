@@ -6,7 +6,11 @@ import os
 from datetime import timedelta
 from typing import Any
 
-from sync.protocol import DEFAULT_MAX_BATCH_CHANGES, DEFAULT_MAX_BODY_BYTES
+from sync.protocol import (
+    DEFAULT_MAX_BATCH_CHANGES,
+    DEFAULT_MAX_BODY_BYTES,
+    DEFAULT_MAX_PULL_BYTES,
+)
 
 ENV_PREFIX = "ZHUXUN_"
 
@@ -39,6 +43,8 @@ def from_environment(instance_path: str) -> dict[str, Any]:
         ),
         "ZHUXUN_MAX_BATCH_CHANGES": _int_env("ZHUXUN_MAX_BATCH_CHANGES", DEFAULT_MAX_BATCH_CHANGES),
         "MAX_CONTENT_LENGTH": _int_env("ZHUXUN_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES),
+        # A pull page's JSON stops growing past this many bytes (docs/sync-protocol.md).
+        "ZHUXUN_MAX_PULL_BYTES": _int_env("ZHUXUN_MAX_PULL_BYTES", DEFAULT_MAX_PULL_BYTES),
         "ZHUXUN_RULESET": os.environ.get("ZHUXUN_RULESET", "guangxi"),
         # The evaluation date of flags; empty means today in China (UTC+8).
         "ZHUXUN_RULES_AS_OF": os.environ.get("ZHUXUN_RULES_AS_OF") or None,

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import UTC, date, datetime, timedelta, timezone
 from functools import cache
 from typing import Any
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import ColumnElement, and_, bindparam, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from rules import Flag, RuleSet, evaluate, load_ruleset, load_scenario
@@ -66,20 +66,46 @@ class FlagChanges:
 
 
 def _scenario(session: Session, counties: set[str], doctor_ids: set[str] | None) -> dict[str, Any]:
-    units = list(session.scalars(select(OrgUnit).where(OrgUnit.county_code.in_(counties))))
-    doctors = list(session.scalars(select(Doctor).where(Doctor.county_code.in_(counties))))
-    who = doctor_ids if doctor_ids is not None else {d.id for d in doctors}
-    assignments = list(session.scalars(select(Assignment).where(Assignment.doctor_id.in_(who))))
-    records = session.scalars(
-        select(SyncRecord).where(
+    """The rules scenario of whole counties (`doctor_ids` None), or of some doctors only:
+    their assignments, records, and the places these name with the places above them (a
+    doctor's own flags need no other doctor's data nor other places). Read with plain
+    column queries, no ORM object a row."""
+    if doctor_ids is None:
+        who: Any = select(Doctor.id).where(Doctor.county_code.in_(counties)).scalar_subquery()
+        doctor_filter = Doctor.county_code.in_(counties)
+    else:
+        who = list(doctor_ids)
+        doctor_filter = Doctor.id.in_(who)
+    doctors = session.execute(
+        select(Doctor.id, Doctor.name, Doctor.qualification, Doctor.home_code).where(doctor_filter)
+    ).all()
+    assignments = session.execute(
+        select(
+            Assignment.id,
+            Assignment.doctor_id,
+            Assignment.kind,
+            Assignment.places,
+            Assignment.start,
+            Assignment.end,
+            Assignment.slots,
+        ).where(Assignment.doctor_id.in_(who))
+    ).all()
+    records = session.execute(
+        select(SyncRecord.collection, SyncRecord.id, SyncRecord.data).where(
             SyncRecord.collection.in_((VISITS, LEAVE, TRAININGS)),
             SyncRecord.deleted.is_(False),
             SyncRecord.doctor_id.in_(who),
         )
     )
     sections: dict[str, list[dict[str, Any]]] = {VISITS: [], LEAVE: [], TRAININGS: []}
-    for row in records:
-        sections[row.collection].append({**row.data, "id": row.id})
+    for collection, record_id, data in records:
+        sections[collection].append({**data, "id": record_id})
+    if doctor_ids is None:
+        units = session.execute(select(*_PLACE_COLUMNS).where(OrgUnit.county_code.in_(counties)))
+    else:
+        named = {d.home_code for d in doctors} | {v["place"] for v in sections[VISITS]}
+        named |= {code for a in assignments for code in a.places or ()}
+        units = _places_with_parents(session, named)
     return {
         "places": [
             {
@@ -116,7 +142,35 @@ def _scenario(session: Session, counties: set[str], doctor_ids: set[str] | None)
     }
 
 
-def _flag_scope(flag: Flag, units: dict[str, OrgUnit], doctors: dict[str, Doctor]) -> RecordScope:
+_PLACE_COLUMNS = (
+    OrgUnit.code,
+    OrgUnit.name,
+    OrgUnit.level,
+    OrgUnit.parent_code,
+    OrgUnit.population,
+    OrgUnit.has_clinic,
+    OrgUnit.lat,
+    OrgUnit.lon,
+)
+
+
+def _places_with_parents(session: Session, codes: set[str]) -> list[Any]:
+    """The org units of `codes` and every unit above them (village → township → county)."""
+    found: dict[str, Any] = {}
+    asked = set(codes)
+    wanted = sorted(asked)
+    while wanted:
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start : start + 500]
+            for unit in session.execute(select(*_PLACE_COLUMNS).where(OrgUnit.code.in_(chunk))):
+                found[unit.code] = unit
+        # A code that is not stored stays missing: load_scenario names it.
+        wanted = sorted({u.parent_code for u in found.values() if u.parent_code} - asked)
+        asked.update(wanted)
+    return list(found.values())
+
+
+def _flag_scope(flag: Flag, units: dict[str, Any], doctors: dict[str, Any]) -> RecordScope:
     if flag.doctor and flag.doctor in doctors:
         doctor = doctors[flag.doctor]
         return RecordScope(doctor.id, doctor.township_code, doctor.county_code)
@@ -130,52 +184,99 @@ def _flag_scope(flag: Flag, units: dict[str, OrgUnit], doctors: dict[str, Doctor
     return RecordScope()
 
 
-def _body(row: FlagRecord) -> dict[str, Any]:
+def _body(row: Any) -> dict[str, Any]:
+    """A flag as devices and the API see it: its rules body and its state (a FlagRecord
+    or a _StoredFlag)."""
     return {**row.body, "state": row.state}
 
 
-def _notify_opened(session: Session, row: FlagRecord, now: datetime) -> None:
+def _notify_opened(session: Session, row: Any, now: datetime) -> None:
     """A flag opened (or reopened): a webhook event in the same transaction."""
     payload = webhooks.flag_payload(row.body, township_code=row.township_code)
     webhooks.enqueue(session, webhooks.FLAG_OPENED, payload, county_code=row.county_code, at=now)
 
 
+_FLAGS = FlagRecord.__table__
+
+
+@dataclass(slots=True)
+class _StoredFlag:
+    """A row of `flags` as plain values (read and written with one query a batch)."""
+
+    key: str
+    rule: str
+    status: str
+    state: str
+    subject_type: str
+    subject_id: str
+    period: str
+    doctor_id: str | None
+    township_code: str | None
+    county_code: str | None
+    scope_start: date
+    scope_end: date
+    body: dict[str, Any]
+    opened_at: datetime
+    updated_at: datetime
+
+
+_FLAG_COLUMNS = tuple(f.name for f in fields(_StoredFlag))
+_UPDATE_FLAG = (
+    update(_FLAGS)
+    .where(_FLAGS.c.key == bindparam("key_"))
+    .values(
+        status=bindparam("status"),
+        state=bindparam("state"),
+        body=bindparam("body"),
+        updated_at=bindparam("updated_at"),
+    )
+)
+
+
+def _load_flags(session: Session, where: ColumnElement[bool]) -> dict[str, _StoredFlag]:
+    query = select(*(_FLAGS.c[name] for name in _FLAG_COLUMNS)).where(where)
+    return {row[0]: _StoredFlag(*row) for row in session.execute(query)}
+
+
 def _store(
     session: Session,
     flags: list[Flag],
-    stored_query: Any,
+    stored_where: ColumnElement[bool],
     *,
     cause: str,
-    counties: set[str],
 ) -> FlagChanges:
-    """Replace the stored flags selected by `stored_query` with `flags`, recording history."""
+    """Replace the stored flags selected by `stored_where` with `flags`, recording history.
+
+    The flag rows, their history and their sync records are written with one executemany
+    a table; only the scopes of new flags are looked up (their doctors and places)."""
     changes = FlagChanges()
     store = SqlSyncStore(session)
     writer = store.writer()  # the counter lock first: this transaction writes sync records
-    units = {
-        u.code: u for u in session.scalars(select(OrgUnit).where(OrgUnit.county_code.in_(counties)))
-    }
-    doctors = {
-        d.id: d for d in session.scalars(select(Doctor).where(Doctor.county_code.in_(counties)))
-    }
-    stored = {row.key: row for row in session.scalars(stored_query)}
+    stored = _load_flags(session, stored_where)
     now = datetime.now(UTC)
-    touched: list[FlagRecord] = []
     fresh = {flag.key: flag for flag in flags}
-    existing = (
-        {
-            row.key: row
-            for row in session.scalars(select(FlagRecord).where(FlagRecord.key.in_(list(fresh))))
-        }
-        if fresh
-        else {}
-    )
+    existing = dict(stored)
+    elsewhere = [key for key in fresh if key not in stored]
+    for start in range(0, len(elsewhere), 500):
+        existing.update(_load_flags(session, _FLAGS.c.key.in_(elsewhere[start : start + 500])))
+    new = [flag for key, flag in fresh.items() if key not in existing]
+    doctors, units = _scope_rows(session, new)
+    inserted: list[_StoredFlag] = []
+    updated: list[_StoredFlag] = []
+    history: list[dict[str, Any]] = []
+
+    def record(key: str, change: str, before: Any, after: Any) -> None:
+        history.append(
+            {"key": key, "at": now, "change": change, "before": before, "after": after,
+             "cause": cause}
+        )  # fmt: skip
+
     for key, flag in fresh.items():
         body = flag.to_dict()
         row = existing.get(key)
         if row is None:
             scope = _flag_scope(flag, units, doctors)
-            row = FlagRecord(
+            row = _StoredFlag(
                 key=key,
                 rule=flag.rule,
                 status=flag.status,
@@ -192,58 +293,73 @@ def _store(
                 opened_at=now,
                 updated_at=now,
             )
-            session.add(row)
-            session.add(
-                FlagHistory(key=key, at=now, change="opened", before=None, after=body, cause=cause)
-            )
+            inserted.append(row)
+            record(key, "opened", None, body)
             changes.opened += 1
             _notify_opened(session, row, now)
         elif row.state == RESOLVED:
-            session.add(
-                FlagHistory(
-                    key=key, at=now, change="reopened", before=_body(row), after=body, cause=cause
-                )
-            )
+            record(key, "reopened", _body(row), body)
             row.state, row.status, row.body, row.updated_at = OPEN, flag.status, body, now
+            updated.append(row)
             changes.reopened += 1
             _notify_opened(session, row, now)
         elif row.body != body:
-            session.add(
-                FlagHistory(
-                    key=key, at=now, change="changed", before=_body(row), after=body, cause=cause
-                )
-            )
+            record(key, "changed", _body(row), body)
             row.status, row.body, row.updated_at = flag.status, body, now
+            updated.append(row)
             changes.changed += 1
-        else:
-            continue
-        touched.append(row)
     for key, row in stored.items():
         if key in fresh or row.state == RESOLVED:
             continue
-        session.add(
-            FlagHistory(
-                key=key, at=now, change="resolved", before=_body(row), after=None, cause=cause
-            )
-        )
+        record(key, "resolved", _body(row), None)
         row.state, row.updated_at = RESOLVED, now
+        updated.append(row)
         changes.resolved += 1
-        touched.append(row)
-    preloaded = store.load_many((FLAGS, row.key) for row in touched)
-    for row in touched:
-        store.put_server_record(
-            FLAGS,
-            row.key,
-            _body(row),
-            RecordScope(row.doctor_id, row.township_code, row.county_code),
-            updated_by="rules",
-            writer=writer,
-            preloaded=preloaded,
+    if inserted:
+        session.execute(
+            insert(_FLAGS), [{n: getattr(r, n) for n in _FLAG_COLUMNS} for r in inserted]
         )
-        changes.keys.append(row.key)
+    if updated:
+        session.execute(
+            _UPDATE_FLAG,
+            [
+                {"key_": r.key, "status": r.status, "state": r.state, "body": r.body,
+                 "updated_at": r.updated_at}
+                for r in updated
+            ],
+        )  # fmt: skip
+    if history:
+        session.execute(insert(FlagHistory.__table__), history)
+    touched = inserted + updated
+    store.put_server_records(
+        (
+            (FLAGS, r.key, _body(r), RecordScope(r.doctor_id, r.township_code, r.county_code))
+            for r in touched
+        ),
+        updated_by="rules",
+        writer=writer,
+    )
+    changes.keys += [r.key for r in touched]
     writer.finish()
     session.commit()
     return changes
+
+
+def _scope_rows(session: Session, flags: list[Flag]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The doctors and org units `_flag_scope` needs for `flags`, by id and by code."""
+    doctor_ids = sorted({f.doctor for f in flags if f.doctor})
+    codes = sorted({f.subject_id for f in flags})
+    doctors: dict[str, Any] = {}
+    units: dict[str, Any] = {}
+    for start in range(0, len(doctor_ids), 500):
+        chunk = doctor_ids[start : start + 500]
+        query = select(Doctor.id, Doctor.township_code, Doctor.county_code)
+        doctors.update({d.id: d for d in session.execute(query.where(Doctor.id.in_(chunk)))})
+    for start in range(0, len(codes), 500):
+        chunk = codes[start : start + 500]
+        query = select(OrgUnit.code, OrgUnit.level, OrgUnit.township_code, OrgUnit.county_code)
+        units.update({u.code: u for u in session.execute(query.where(OrgUnit.code.in_(chunk)))})
+    return doctors, units
 
 
 def week_bounds(first: date, last: date) -> DateRange:
@@ -263,8 +379,7 @@ def reevaluate(
     doctor_ids = set(doctors)
     if not doctor_ids:
         return FlagChanges()
-    counties = set(session.scalars(select(Doctor.county_code).where(Doctor.id.in_(doctor_ids))))
-    scenario = load_scenario(_scenario(session, counties, doctor_ids))
+    scenario = load_scenario(_scenario(session, set(), doctor_ids))
     weeks = week_bounds(*period)
     flags = [
         f
@@ -274,12 +389,12 @@ def reevaluate(
         if f.doctor is not None  # place-level flags need everybody's data: full evaluation
     ]
     session.rollback()  # end the read transaction; writing starts with the counter lock
-    stored = select(FlagRecord).where(
+    stored = and_(
         FlagRecord.doctor_id.in_(doctor_ids),
         FlagRecord.scope_start <= weeks[1],
         FlagRecord.scope_end >= weeks[0],
     )
-    return _store(session, flags, stored, cause=cause, counties=counties)
+    return _store(session, flags, stored, cause=cause)
 
 
 def evaluate_all(
@@ -301,13 +416,11 @@ def evaluate_all(
         scenario = load_scenario(_scenario(session, {county}, None))
         flags = evaluate(scenario, as_of=as_of, ruleset=ruleset_named(ruleset))
         session.rollback()
-        stored = select(FlagRecord).where(
-            or_(
-                FlagRecord.county_code == county,
-                and_(FlagRecord.county_code.is_(None), FlagRecord.subject_id == county),
-            )
+        stored = or_(
+            FlagRecord.county_code == county,
+            and_(FlagRecord.county_code.is_(None), FlagRecord.subject_id == county),
         )
-        result = _store(session, flags, stored, cause=cause, counties={county})
+        result = _store(session, flags, stored, cause=cause)
         total.add(result)
     return total
 

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from server.models import Leave, SyncRecord, Training, Visit
+from server.models import Leave, Training, Visit
 from sync.protocol import LEAVE, TRAININGS, VISITS
 
 _MODELS: dict[str, type[Visit] | type[Leave] | type[Training]] = {
@@ -18,82 +21,112 @@ _MODELS: dict[str, type[Visit] | type[Leave] | type[Training]] = {
 }
 
 
-class BatchProjection:
-    """`project` for one batch: the typed rows of the whole batch are loaded with one query
-    a table (`preload`) instead of one SELECT a record (docs/benchmarks.md, push profile)."""
-
-    def __init__(self) -> None:
-        self._known: dict[tuple[str, str], Any] = {}
-
-    def preload(self, session: Session, keys: set[tuple[str, str]]) -> None:
-        for collection, model in _MODELS.items():
-            ids = [record_id for c, record_id in keys if c == collection]
-            if not ids:
-                continue
-            found = {obj.id: obj for obj in session.scalars(select(model).where(model.id.in_(ids)))}
-            for record_id in ids:
-                self._known[(collection, record_id)] = found.get(record_id)
-
-    def __call__(self, session: Session, collection: str, row: SyncRecord) -> None:
-        project(session, collection, row, known=self._known)
+_TYPED_COLUMNS: dict[str, tuple[str, ...]] = {
+    VISITS: (
+        "doctor_id",
+        "place_code",
+        "assignment_id",
+        "kind",
+        "check_in",
+        "check_out",
+        "local_date",
+        "patients",
+        "deleted",
+        "version",
+    ),
+    LEAVE: ("doctor_id", "start", "end", "status", "deleted"),
+    TRAININGS: ("doctor_id", "start", "end", "title", "deleted"),
+}
 
 
-def project(
-    session: Session,
-    collection: str,
-    row: SyncRecord,
-    *,
-    known: dict[tuple[str, str], Any] | None = None,
-) -> None:
-    """Keep the typed table of `collection` in step with the synced record `row`."""
-    model = _MODELS.get(collection)
-    if model is None:
-        return
-    key = (collection, row.id)
-    found = known is not None and key in known
-    existing = known[key] if found else session.get(model, row.id)  # type: ignore[index]
-    created = _project(session, collection, row, existing)
-    if known is not None and created is not None:
-        known[key] = created
-
-
-def _project(session: Session, collection: str, row: SyncRecord, existing: Any) -> Any:
-    data = row.data or {}
+def typed_values(collection: str, data: dict[str, Any], version: int) -> dict[str, Any]:
+    """The typed-table columns of a live record of `collection` (data validated already)."""
     if collection == VISITS:
-        visit = existing
-        if row.deleted:
-            if visit is not None:
-                visit.deleted, visit.version = True, row.version
-            return visit
         check_in = datetime.fromisoformat(data["check_in"])
-        if visit is None:
-            visit = Visit(id=row.id)
-            session.add(visit)
-        visit.doctor_id = data["doctor"]
-        visit.place_code = data["place"]
-        visit.assignment_id = data.get("assignment")
-        visit.kind = data["kind"]
-        visit.check_in = check_in
-        visit.check_out = datetime.fromisoformat(data["check_out"])
-        visit.local_date = check_in.date()
-        visit.patients = data["patients"]
-        visit.deleted, visit.version = False, row.version
-        return visit
-    model = Leave if collection == LEAVE else Training
-    item = existing
-    if row.deleted:
-        if item is not None:
-            item.deleted = True
-        return item
-    if item is None:
-        item = model(id=row.id)
-        session.add(item)
-    item.doctor_id = data["doctor"]
-    item.start = date.fromisoformat(data["start"])
-    item.end = date.fromisoformat(data["end"])
-    item.deleted = False
-    if isinstance(item, Leave):
-        item.status = data.get("status") or "pending"
+        return {
+            "doctor_id": data["doctor"],
+            "place_code": data["place"],
+            "assignment_id": data.get("assignment"),
+            "kind": data["kind"],
+            "check_in": check_in,
+            "check_out": datetime.fromisoformat(data["check_out"]),
+            "local_date": check_in.date(),
+            "patients": data["patients"],
+            "deleted": False,
+            "version": version,
+        }
+    values = {
+        "doctor_id": data["doctor"],
+        "start": date.fromisoformat(data["start"]),
+        "end": date.fromisoformat(data["end"]),
+        "deleted": False,
+    }
+    if collection == LEAVE:
+        values["status"] = data.get("status") or "pending"
     else:
-        item.title = data.get("title") or ""
-    return item
+        values["title"] = data.get("title") or ""
+    return values
+
+
+class BatchProjection:
+    """The typed rows of a whole batch, written with one executemany a statement: an
+    upsert of the live records and an update of the deleted ones, a table
+    (docs/benchmarks.md, push profile). Same result as `project` a record."""
+
+    def write_many(self, session: Session, rows: Iterable[Any]) -> None:
+        live: dict[str, list[dict[str, Any]]] = {}
+        gone: dict[str, list[dict[str, Any]]] = {}
+        for row in rows:
+            if row.collection not in _MODELS:
+                continue
+            if row.deleted:
+                gone.setdefault(row.collection, []).append(
+                    {"key_id": row.id, "deleted": True, "version": row.version}
+                )
+            else:
+                values = typed_values(row.collection, row.data or {}, row.version)
+                live.setdefault(row.collection, []).append({"id": row.id, **values})
+        for collection, values in live.items():
+            session.execute(_upsert(session, collection), values)
+            _expire_cached(session, collection, (v["id"] for v in values))
+        for collection, values in gone.items():
+            table = _MODELS[collection].__table__
+            changes = {"deleted": bindparam("deleted")}
+            if collection == VISITS:
+                changes["version"] = bindparam("version")
+            else:
+                values = [{"key_id": v["key_id"], "deleted": True} for v in values]
+            session.execute(
+                update(table).where(table.c.id == bindparam("key_id")).values(changes), values
+            )
+            _expire_cached(session, collection, (v["key_id"] for v in values))
+
+    def __call__(self, session: Session, collection: str, row: Any) -> None:
+        self.write_many(session, [row])
+
+
+def _expire_cached(session: Session, collection: str, ids: Iterable[str]) -> None:
+    """An ORM copy of a typed row written here, loaded earlier in the session, is stale."""
+    model = _MODELS[collection]
+    for record_id in ids:
+        cached = session.identity_map.get(session.identity_key(model, record_id))
+        if cached is not None:
+            session.expire(cached)
+
+
+def _upsert(session: Session, collection: str) -> Any:
+    """INSERT … ON CONFLICT (id) DO UPDATE of every typed column (SQLite and PostgreSQL)."""
+    table = _MODELS[collection].__table__
+    dialect = session.get_bind().dialect.name
+    insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+    statement = insert(table)
+    return statement.on_conflict_do_update(
+        index_elements=[table.c.id],
+        set_={name: statement.excluded[name] for name in _TYPED_COLUMNS[collection]},
+    )
+
+
+def project(session: Session, collection: str, row: Any) -> None:
+    """Keep the typed table of `collection` in step with the synced record `row` (anything
+    with the attributes of a SyncRecord row)."""
+    BatchProjection().write_many(session, [row])

@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, select, true, tuple_, update
+from sqlalchemy import ColumnElement, bindparam, insert, select, true, tuple_, update
 from sqlalchemy.orm import Session
 
 from server.models import SyncApplied, SyncConflict, SyncCounter, SyncRecord
@@ -44,10 +44,13 @@ class WriteContext:
     clock_skew_s: float | None = None
 
 
-# Called with (session, collection, record) after every write, to keep typed tables.
-Projector = Callable[[Session, str, SyncRecord], None]
-# Says whether the sender may touch an existing record (e.g. a doctor only their own).
-Guard = Callable[[SyncRecord], bool]
+# Called with (session, collection, record) after every write, to keep typed tables; the
+# record has the attributes of a SyncRecord row. A projector with a `write_many(session,
+# records)` method gets a whole batch at once instead.
+Projector = Callable[[Session, str, Any], None]
+# Says whether the sender may touch an existing record (e.g. a doctor only their own); the
+# record has the scope attributes of a SyncRecord row.
+Guard = Callable[[Any], bool]
 
 
 def _record(row: SyncRecord) -> Record:
@@ -105,7 +108,7 @@ class WrittenRecord:
     updated_by: str | None
 
     @classmethod
-    def of(cls, row: SyncRecord) -> WrittenRecord:
+    def of(cls, row: SyncRecord | _State) -> WrittenRecord:
         return cls(
             row.collection,
             row.id,
@@ -118,18 +121,71 @@ class WrittenRecord:
         )
 
 
+_TABLE = SyncRecord.__table__
+Key = tuple[str, str]
+
+
+@dataclass(slots=True)
+class _State:
+    """One sync record's columns as plain values: what a write reads, decides on and writes
+    back with one executemany a batch (no ORM object a record; docs/benchmarks.md)."""
+
+    collection: str
+    id: str
+    version: int = 0
+    deleted: bool = False
+    data: JSON | None = None
+    seq: int = 0
+    hlc: str | None = None
+    doctor_id: str | None = None
+    township_code: str | None = None
+    county_code: str | None = None
+    updated_at: datetime | None = None
+    updated_by: str | None = None
+    device_id: str | None = None
+    clock_skew_s: float | None = None
+
+    @property
+    def scope(self) -> RecordScope:
+        return RecordScope(self.doctor_id, self.township_code, self.county_code)
+
+    def record(self) -> Record:
+        return Record(
+            self.collection, self.id, self.version, self.deleted, self.data or {}, self.hlc
+        )
+
+    def current(self) -> JSON:
+        return {"version": self.version, "deleted": self.deleted, "data": self.data}
+
+    def values(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in _COLUMNS}
+
+
+# The columns of sync_records, in the order of _State's fields.
+_COLUMNS = tuple(f.name for f in fields(_State))
+
+
+# One UPDATE by primary key, run as an executemany over the changed rows of a batch.
+_UPDATE_BY_KEY = (
+    update(_TABLE)
+    .where(_TABLE.c.collection == bindparam("key_collection"), _TABLE.c.id == bindparam("key_id"))
+    .values({name: bindparam(name) for name in _COLUMNS if name not in ("collection", "id")})
+)
+
+
 class _Writer:
     """One writing transaction: holds the counter lock, hands out sequence numbers."""
 
     def __init__(self, session: Session) -> None:
         self.session = session
         # The first statement of the transaction takes the lock (PostgreSQL: row lock;
-        # SQLite: the database write lock), so no read happens before it.
-        session.execute(
-            update(SyncCounter).where(SyncCounter.id == 1).values(value=SyncCounter.value)
-        )
+        # SQLite: the database write lock), so no read happens before it; it also reads
+        # the counter, in one round trip.
         value = session.execute(
-            select(SyncCounter.value).where(SyncCounter.id == 1)
+            update(SyncCounter)
+            .where(SyncCounter.id == 1)
+            .values(value=SyncCounter.value)
+            .returning(SyncCounter.value)
         ).scalar_one_or_none()
         if value is None:
             session.add(SyncCounter(id=1, value=0))
@@ -208,35 +264,26 @@ class SqlSyncStore(SyncStore):
         *,
         guard: Guard | None = None,
     ) -> list[ChangeResult]:
-        """Apply validated changes in one transaction; one result each, in order."""
+        """Apply validated changes in one transaction; one result each, in order.
+
+        The stored rows of the batch are read with one query, the merge rule decides in
+        Python, and the changed rows, their typed projections and the change-id answers
+        are written with one executemany a table (a conflict, rare, writes its own rows)."""
         session = self.session
         writer = _Writer(session)
-        change_ids = [c.change_id for c, _ in items]
-        answered = (
-            {
-                row.change_id: row.result
-                for row in session.scalars(
-                    select(SyncApplied).where(
-                        SyncApplied.origin == context.origin, SyncApplied.change_id.in_(change_ids)
-                    )
-                )
-            }
-            if change_ids
-            else {}
-        )
-        keys = {(c.collection, c.id) for c, _ in items}
-        rows = self.load_many(keys)
-        preload = getattr(self.projector, "preload", None)
-        if preload is not None:
-            preload(session, keys)
+        answered = self._answers(context.origin, [c.change_id for c, _ in items])
+        states = self.load_states((c.collection, c.id) for c, _ in items)
+        stored = set(states)
+        dirty: dict[Key, _State] = {}
+        applied: list[dict[str, Any]] = []
         results: list[ChangeResult] = []
         now = datetime.now(UTC)
         for change, scope in items:
             if change.change_id in answered:
                 results.append(ChangeResult.from_wire(answered[change.change_id]))
                 continue
-            row = rows.get((change.collection, change.id))
-            if row is not None and guard is not None and not guard(row):
+            state = states.get((change.collection, change.id))
+            if state is not None and guard is not None and not guard(state):
                 result = ChangeResult(
                     change.collection,
                     change.id,
@@ -246,26 +293,26 @@ class SqlSyncStore(SyncStore):
                     errors={"id": ["this record belongs to someone outside your scope"]},
                 )
             else:
-                result = self._apply_one(writer, change, scope, row, context, now, rows)
+                result = self._apply_one(writer, change, scope, state, context, now, states, dirty)
+            wire = result.to_wire()
             if result.status is not Status.REJECTED:
-                session.add(
-                    SyncApplied(
-                        origin=context.origin,
-                        change_id=change.change_id,
-                        result=result.to_wire(),
-                        created_at=now,
-                    )
+                applied.append(
+                    {
+                        "origin": context.origin,
+                        "change_id": change.change_id,
+                        "result": wire,
+                        "created_at": now,
+                    }
                 )
-            answered[change.change_id] = result.to_wire()
+            answered[change.change_id] = wire
             results.append(result)
+        self._write(stored, dirty)
+        if applied:
+            session.execute(insert(SyncApplied.__table__), applied)
         writer.finish()
         # What was written, as plain values: the caller's after-commit work (flags, review)
         # needs it, and re-reading each row after the commit costs a SELECT a record.
-        self.written = [
-            WrittenRecord.of(rows[(r.collection, r.id)])
-            for r in results
-            if r.status is Status.ACCEPTED and (r.collection, r.id) in rows
-        ]
+        self.written = [WrittenRecord.of(state) for state in dirty.values()]
         session.commit()
         return results
 
@@ -278,89 +325,148 @@ class SqlSyncStore(SyncStore):
         *,
         updated_by: str,
         writer: _Writer | None = None,
-        preloaded: dict[tuple[str, str], SyncRecord] | None = None,
-    ) -> SyncRecord:
+    ) -> WrittenRecord:
         """Write a record the server owns (places, assignments, reviewer edits) as a new
-        version, or a tombstone when `data` is None. The caller commits. `preloaded`, from
-        `load_many`, saves a SELECT a record when writing many."""
+        version, or a tombstone when `data` is None. The caller commits."""
+        [written] = self.put_server_records(
+            [(collection, record_id, data, scope)], updated_by=updated_by, writer=writer
+        )
+        return written
+
+    def put_server_records(
+        self,
+        records: Iterable[tuple[str, str, JSON | None, RecordScope]],
+        *,
+        updated_by: str,
+        writer: _Writer | None = None,
+    ) -> list[WrittenRecord]:
+        """`put_server_record` for many records: one read and one executemany each way."""
+        records = list(records)
         own = writer is None
         writer = writer or _Writer(self.session)
-        key = (collection, record_id)
-        if preloaded is not None and key in preloaded:
-            row = preloaded[key]
-        elif preloaded is not None:
-            row = None  # looked for already: a new record
-        else:
-            row = self.session.get(SyncRecord, key)
+        states = self.load_states(
+            ((collection, record_id) for collection, record_id, *_ in records),
+            # A tombstone keeps the stored data; a new version replaces it unread.
+            with_data=any(data is None for *_, data, _ in records),
+        )
+        stored = set(states)
+        dirty: dict[Key, _State] = {}
         now = datetime.now(UTC)
-        if row is None:
-            row = SyncRecord(collection=collection, id=record_id, version=0)
-            self.session.add(row)
-            if preloaded is not None:
-                preloaded[key] = row
-        row.version = (row.version or 0) + 1
-        row.deleted = data is None
-        row.data = data if data is not None else (row.data or {})
-        row.seq = writer.next_seq()
-        row.doctor_id, row.township_code, row.county_code = (
-            scope.doctor_id,
-            scope.township_code,
-            scope.county_code,
-        )
-        row.updated_at, row.updated_by, row.device_id, row.clock_skew_s = (
-            now,
-            updated_by,
-            None,
-            None,
-        )
-        if self.projector:
-            self.projector(self.session, collection, row)
+        for collection, record_id, data, scope in records:
+            key = (collection, record_id)
+            state = states.get(key)
+            if state is None:
+                state = states[key] = _State(collection, record_id)
+            state.version += 1
+            state.deleted = data is None
+            state.data = data if data is not None else (state.data or {})
+            state.seq = writer.next_seq()
+            state.doctor_id, state.township_code, state.county_code = (
+                scope.doctor_id,
+                scope.township_code,
+                scope.county_code,
+            )
+            state.updated_at, state.updated_by = now, updated_by
+            state.device_id = state.clock_skew_s = None
+            dirty[key] = state
+        self._write(stored, dirty)
         if own:
             writer.finish()
-        return row
+        return [WrittenRecord.of(state) for state in dirty.values()]
 
     def writer(self) -> _Writer:
         return _Writer(self.session)
 
-    def load_many(self, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], SyncRecord]:
-        """The stored rows of many (collection, id) keys, a query per 500 keys (bound
-        parameters are limited, on SQLite to 32,766)."""
-        keys = list(keys)
-        found: dict[tuple[str, str], SyncRecord] = {}
-        for start in range(0, len(keys), 500):
-            chunk = keys[start : start + 500]
-            rows = self.session.scalars(
-                select(SyncRecord).where(tuple_(SyncRecord.collection, SyncRecord.id).in_(chunk))
+    def load_states(self, keys: Iterable[Key], *, with_data: bool = True) -> dict[Key, _State]:
+        """The stored rows of many (collection, id) keys as plain values, a query per 500
+        keys (bound parameters are limited, on SQLite to 32,766). Without `with_data`, every
+        column but `data` (for a caller that replaces it unread)."""
+        wanted = list(dict.fromkeys(keys))
+        columns = _COLUMNS if with_data else tuple(c for c in _COLUMNS if c != "data")
+        found: dict[Key, _State] = {}
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start : start + 500]
+            rows = self.session.execute(
+                select(*(_TABLE.c[name] for name in columns)).where(
+                    tuple_(_TABLE.c.collection, _TABLE.c.id).in_(chunk)
+                )
             )
-            found.update({(r.collection, r.id): r for r in rows})
+            for row in rows:
+                state = _State(**dict(zip(columns, row, strict=True)))
+                found[(state.collection, state.id)] = state
         return found
+
+    def _answers(self, origin: str, change_ids: list[str]) -> dict[str, JSON]:
+        """The answers already given to these change ids of `origin`."""
+        answered: dict[str, JSON] = {}
+        table = SyncApplied.__table__
+        for start in range(0, len(change_ids), 500):
+            chunk = change_ids[start : start + 500]
+            rows = self.session.execute(
+                select(table.c.change_id, table.c.result).where(
+                    table.c.origin == origin, table.c.change_id.in_(chunk)
+                )
+            )
+            answered.update({change_id: result for change_id, result in rows})
+        return answered
+
+    def _write(self, stored: set[Key], dirty: dict[Key, _State]) -> None:
+        """Write the changed rows (an INSERT for new keys, an UPDATE for stored ones, each
+        one executemany), then their typed projections."""
+        if not dirty:
+            return
+        session = self.session
+        inserts = [state.values() for key, state in dirty.items() if key not in stored]
+        updates = [
+            {**state.values(), "key_collection": key[0], "key_id": key[1]}
+            for key, state in dirty.items()
+            if key in stored
+        ]
+        if inserts:
+            session.execute(insert(_TABLE), inserts)
+        if updates:
+            session.execute(_UPDATE_BY_KEY, updates)
+        # An ORM copy of a row written here, loaded earlier in this session, is now stale.
+        for key in dirty:
+            cached = session.identity_map.get(session.identity_key(SyncRecord, key))
+            if cached is not None:
+                session.expire(cached)
+        if self.projector is None:
+            return
+        write_many = getattr(self.projector, "write_many", None)
+        if write_many is not None:
+            write_many(session, list(dirty.values()))
+        else:
+            for state in dirty.values():
+                self.projector(session, state.collection, state)
 
     def _apply_one(
         self,
         writer: _Writer,
         change: Change,
         scope: RecordScope,
-        row: SyncRecord | None,
+        state: _State | None,
         context: WriteContext,
         now: datetime,
-        rows: dict[tuple[str, str], SyncRecord],
+        states: dict[Key, _State],
+        dirty: dict[Key, _State],
     ) -> ChangeResult:
-        decision = decide(_record(row) if row else None, change)
+        decision = decide(state.record() if state else None, change)
         base = ChangeResult(change.collection, change.id, change.change_id, Status.ACCEPTED)
         if decision.action is Action.RESOLVE:
-            return self._resolve(writer, change, row, context, now, base)
+            return self._resolve(writer, change, state, context, now, base)
         if decision.action is Action.DUPLICATE:
-            assert row is not None
-            base.status, base.version = Status.DUPLICATE, row.version
-            self._settle(writer, change, row, context, now, resolution="mine")
+            assert state is not None
+            base.status, base.version = Status.DUPLICATE, state.version
+            self._settle(writer, change, state, context, now, resolution="mine")
             return base
         if decision.action is Action.CONFLICT:
-            assert row is not None
+            assert state is not None
             conflict = SyncConflict(
                 id=uuid.uuid4().hex,
                 collection=change.collection,
                 record_id=change.id,
-                stored_version=row.version,
+                stored_version=state.version,
                 incoming_op=str(change.op),
                 incoming_data=change.data,
                 base_version=change.base_version,
@@ -371,45 +477,42 @@ class SqlSyncStore(SyncStore):
                 created_at=now,
             )
             self.session.add(conflict)
-            self._mirror_conflict(writer, conflict, row, context.origin)
-            base.status, base.version = Status.CONFLICT, row.version
+            self._mirror_conflict(writer, conflict, state, context.origin)
+            base.status, base.version = Status.CONFLICT, state.version
             base.code, base.conflict_id, base.current = (
                 ErrorCode.STALE_VERSION,
                 conflict.id,
-                _current(row),
+                state.current(),
             )
             return base
         # INSERT, UPDATE or DELETE: a new version of the record.
-        if row is None:
-            row = SyncRecord(collection=change.collection, id=change.id, version=0)
-            self.session.add(row)
-            rows[(change.collection, change.id)] = row
-        row.version = (row.version or 0) + 1
-        row.deleted = change.op is Op.DELETE
-        if change.data is not None or row.data is None:
-            row.data = change.data or {}
-        row.hlc = change.hlc
-        row.seq = writer.next_seq()
-        if not row.deleted or row.doctor_id is None:
-            row.doctor_id, row.township_code, row.county_code = (
+        key = (change.collection, change.id)
+        if state is None:
+            state = states[key] = _State(change.collection, change.id)
+        state.version += 1
+        state.deleted = change.op is Op.DELETE
+        if change.data is not None or state.data is None:
+            state.data = change.data or {}
+        state.hlc = change.hlc
+        state.seq = writer.next_seq()
+        if not state.deleted or state.doctor_id is None:
+            state.doctor_id, state.township_code, state.county_code = (
                 scope.doctor_id,
                 scope.township_code,
                 scope.county_code,
             )
-        row.updated_at, row.updated_by = now, context.origin
-        row.device_id, row.clock_skew_s = context.device_id, context.clock_skew_s
-        # No flush here: the batch is flushed once, at commit (one INSERT a table per batch).
-        if self.projector:
-            self.projector(self.session, change.collection, row)
-        self._settle(writer, change, row, context, now, resolution="mine")
-        base.version = row.version
+        state.updated_at, state.updated_by = now, context.origin
+        state.device_id, state.clock_skew_s = context.device_id, context.clock_skew_s
+        dirty[key] = state
+        self._settle(writer, change, state, context, now, resolution="mine")
+        base.version = state.version
         return base
 
     def _settle(
         self,
         writer: _Writer,
         change: Change,
-        row: SyncRecord,
+        state: _State,
         context: WriteContext,
         now: datetime,
         *,
@@ -423,40 +526,39 @@ class SqlSyncStore(SyncStore):
             return
         conflict.status, conflict.resolution = "resolved", resolution
         conflict.resolved_at, conflict.resolved_by = now, context.origin
-        self._mirror_conflict(writer, conflict, row, context.origin)
+        self._mirror_conflict(writer, conflict, state, context.origin)
 
     def _resolve(
         self,
         writer: _Writer,
         change: Change,
-        row: SyncRecord | None,
+        state: _State | None,
         context: WriteContext,
         now: datetime,
         base: ChangeResult,
     ) -> ChangeResult:
         conflict = self.session.get(SyncConflict, change.resolves) if change.resolves else None
-        if conflict is None or conflict.record_id != change.id or row is None:
+        if conflict is None or conflict.record_id != change.id or state is None:
             base.status, base.code = Status.REJECTED, ErrorCode.NOT_FOUND
             base.errors = {"resolves": ["no such conflict for this record"]}
             return base
         if conflict.status == "open":
-            self._settle(writer, change, row, context, now, resolution="theirs")
-        base.version = row.version
+            self._settle(writer, change, state, context, now, resolution="theirs")
+        base.version = state.version
         base.conflict_id = conflict.id
         # The version the device keeps: it may be newer than the one the conflict saw.
-        base.current = _current(row)
+        base.current = state.current()
         return base
 
     def _mirror_conflict(
-        self, writer: _Writer, conflict: SyncConflict, row: SyncRecord, origin: str
+        self, writer: _Writer, conflict: SyncConflict, state: _State, origin: str
     ) -> None:
-        self.session.flush()
-        scope = RecordScope(row.doctor_id, row.township_code, row.county_code)
+        self.session.flush()  # the conflict row's defaults, e.g. created_at
         self.put_server_record(
             CONFLICTS,
             conflict.id,
             conflict_data(conflict),
-            scope,
+            state.scope,
             updated_by=origin,
             writer=writer,
         )

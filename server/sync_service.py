@@ -5,6 +5,7 @@ errors are domain exceptions or per-record results."""
 from __future__ import annotations
 
 import contextlib
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -19,8 +20,9 @@ from server.models import Assignment, Doctor, OrgUnit, SyncRecord
 from server.projections import BatchProjection
 from server.store import RecordScope, SqlSyncStore, WriteContext, WrittenRecord, row_to_wire
 from sync.clock import ClockDriftError, ClockFormatError, HLCTimestamp, HybridLogicalClock
-from sync.protocol import LEAVE, VISITS, ErrorCode, Op, Status
+from sync.protocol import DEFAULT_MAX_PULL_BYTES, LEAVE, VISITS, ErrorCode, Op, Status
 from sync.records import Change, ChangeResult, PushBatch, rejected
+from sync.store import encode_cursor
 
 # A device clock further ahead than this is not merged into the server's clock.
 MAX_CLOCK_DRIFT_MS = 5 * 60 * 1000
@@ -230,16 +232,52 @@ def push(
         "server_time": now.isoformat().replace("+00:00", "Z"),
         "clock": clock.now().encode(),
         "clock_skew_s": skew,
-        "results": [r.to_wire() for r in results],
+        "results": [r.to_wire(compact=batch.compact) for r in results],
         "summary": {s.value: sum(1 for r in results if r.status is s) for s in Status},
     }
 
 
-def pull(session: Session, actor: Actor, cursor: str | None, limit: int) -> dict[str, Any]:
+@dataclass(frozen=True, slots=True)
+class PullPage:
+    """One pull answer. Each change is kept as the JSON text it is sent as: the page is
+    bounded by its size in bytes, measured by encoding each change once."""
+
+    changes: list[str]
+    cursor: str
+    has_more: bool
+
+    def to_json(self) -> str:
+        return (
+            '{"changes":[' + ",".join(self.changes) + '],"cursor":' + json.dumps(self.cursor)
+            + ',"has_more":' + ("true" if self.has_more else "false") + "}"
+        )  # fmt: skip
+
+
+def pull(
+    session: Session,
+    actor: Actor,
+    cursor: str | None,
+    limit: int,
+    *,
+    device_id: str | None = None,
+    max_bytes: int = DEFAULT_MAX_PULL_BYTES,
+) -> PullPage:
+    """The changes in the actor's scope after `cursor`: at most `limit`, and no more than
+    `max_bytes` of JSON once there is one. With `device_id`, the records whose latest
+    version that device pushed itself are left out (it holds them, at that version, from
+    its push answers) but passed by the cursor."""
     store = SqlSyncStore(session)
     rows, next_cursor, has_more = store.rows_since(cursor, limit, actor.pull_filter())
-    return {
-        "changes": [row_to_wire(r) for r in rows],
-        "cursor": next_cursor,
-        "has_more": has_more,
-    }
+    changes: list[str] = []
+    size = 0
+    for index, row in enumerate(rows):
+        if device_id and row.device_id == device_id and row.updated_by == actor.username:
+            continue
+        text = json.dumps(row_to_wire(row), ensure_ascii=False, separators=(",", ":"))
+        if changes and size + len(text) > max_bytes:
+            # Full: the page ends before this row; every row up to the previous one has
+            # been sent or left out as the device's own.
+            return PullPage(changes, encode_cursor(rows[index - 1].seq), True)
+        changes.append(text)
+        size += len(text)
+    return PullPage(changes, next_cursor, has_more)

@@ -90,9 +90,18 @@ B_BATCH_ID = "batch_id"
 B_SENT_AT = "sent_at"
 B_CLOCK = "clock"
 B_CHANGES = "changes"
+# true: the answer's results leave out collection, id and change_id, which the device sent
+# and can match by position (one result per change, in batch order).
+B_COMPACT = "compact"
 
-# Limits a server announces; a batch over them gets 413 naming the limit.
-DEFAULT_MAX_BATCH_CHANGES = 500
+# Pull: the device names itself in this header, and the server leaves out the records whose
+# latest version that device wrote (it has them, and their versions, from its push answers).
+H_DEVICE_ID = "X-Device-Id"
+
+# Limits a server announces; a batch over them gets 413 naming the limit. A pull page holds
+# at most `limit` changes and about DEFAULT_MAX_PULL_BYTES of JSON (at least one change).
+DEFAULT_MAX_BATCH_CHANGES = 2000
 DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024
 DEFAULT_PULL_LIMIT = 500
 MAX_PULL_LIMIT = 5000
+DEFAULT_MAX_PULL_BYTES = 4 * 1024 * 1024

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from sync.protocol import DEFAULT_MAX_BATCH_CHANGES
 from tests.builders import (
     DROP,
     OTHER_VILLAGE,
@@ -295,11 +296,13 @@ def test_a_doctor_pulls_places_and_their_own_assignments(api: Any) -> None:
 
 def test_a_batch_over_the_change_limit_gets_413_naming_the_limit(api: Any) -> None:
     d1 = api("d1")
-    body = {"device_id": "t", "batch_id": "b", "changes": [make_change() for _ in range(501)]}
+    limit = DEFAULT_MAX_BATCH_CHANGES
+    change = make_change()
+    body = {"device_id": "t", "batch_id": "b", "changes": [change] * (limit + 1)}
     answer = d1.push_raw(body)
     assert answer.status_code == 413
-    assert answer.json()["error"]["details"]["limit_changes"] == 500
-    assert "500" in answer.json()["error"]["message"]
+    assert answer.json()["error"]["details"]["limit_changes"] == limit
+    assert str(limit) in answer.json()["error"]["message"]
 
 
 def test_a_gzip_bomb_is_refused_with_413(api: Any) -> None:
