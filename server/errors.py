@@ -33,6 +33,7 @@ _ZH = {
     ErrorCode.RATE_LIMITED: "尝试次数过多，请稍后再试",
     ErrorCode.STALE_VERSION: "记录已被他人修改",
     ErrorCode.INTERNAL: "服务器内部错误",
+    ErrorCode.DATABASE_UNAVAILABLE: "数据库暂时不可用，请稍后重试",
 }
 
 

@@ -109,6 +109,7 @@ def test_requests_during_an_outage_get_503_in_the_envelope_and_change_nothing(
         error = answer.json()["error"]
         assert error["code"] == UNAVAILABLE
         assert "nothing was changed" in error["message"]
+        assert error["message_zh"] == "数据库暂时不可用，请稍后重试"
         assert int(answer.headers["Retry-After"]) > 0
     assert gate.dropped + gate.refused > 0
 
