@@ -101,7 +101,7 @@ def _scenario(session: Session, counties: set[str], doctor_ids: set[str] | None)
     for collection, record_id, data in records:
         sections[collection].append({**data, "id": record_id})
     if doctor_ids is None:
-        units = session.execute(select(*_PLACE_COLUMNS).where(OrgUnit.county_code.in_(counties)))
+        units = session.execute(select(*_PLACE_COLUMNS).where(_UNITS.county_code.in_(counties)))
     else:
         named = {d.home_code for d in doctors} | {v["place"] for v in sections[VISITS]}
         named |= {code for a in assignments for code in a.places or ()}
@@ -142,15 +142,16 @@ def _scenario(session: Session, counties: set[str], doctor_ids: set[str] | None)
     }
 
 
+_UNITS = OrgUnit.__table__.c
 _PLACE_COLUMNS = (
-    OrgUnit.code,
-    OrgUnit.name,
-    OrgUnit.level,
-    OrgUnit.parent_code,
-    OrgUnit.population,
-    OrgUnit.has_clinic,
-    OrgUnit.lat,
-    OrgUnit.lon,
+    _UNITS.code,
+    _UNITS.name,
+    _UNITS.level,
+    _UNITS.parent_code,
+    _UNITS.population,
+    _UNITS.has_clinic,
+    _UNITS.lat,
+    _UNITS.lon,
 )
 
 
@@ -162,7 +163,7 @@ def _places_with_parents(session: Session, codes: set[str]) -> list[Any]:
     while wanted:
         for start in range(0, len(wanted), 500):
             chunk = wanted[start : start + 500]
-            for unit in session.execute(select(*_PLACE_COLUMNS).where(OrgUnit.code.in_(chunk))):
+            for unit in session.execute(select(*_PLACE_COLUMNS).where(_UNITS.code.in_(chunk))):
                 found[unit.code] = unit
         # A code that is not stored stays missing: load_scenario names it.
         wanted = sorted({u.parent_code for u in found.values() if u.parent_code} - asked)

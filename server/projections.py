@@ -107,6 +107,8 @@ class BatchProjection:
 
 def _expire_cached(session: Session, collection: str, ids: Iterable[str]) -> None:
     """An ORM copy of a typed row written here, loaded earlier in the session, is stale."""
+    if not session.identity_map:
+        return  # the common case: nothing loaded in this transaction
     model = _MODELS[collection]
     for record_id in ids:
         cached = session.identity_map.get(session.identity_key(model, record_id))

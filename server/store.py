@@ -16,7 +16,7 @@ from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, bindparam, insert, select, true, tuple_, update
+from sqlalchemy import ColumnElement, bindparam, insert, select, true, update
 from sqlalchemy.orm import Session
 
 from server.models import SyncApplied, SyncConflict, SyncCounter, SyncRecord
@@ -381,19 +381,21 @@ class SqlSyncStore(SyncStore):
         """The stored rows of many (collection, id) keys as plain values, a query per 500
         keys (bound parameters are limited, on SQLite to 32,766). Without `with_data`, every
         column but `data` (for a caller that replaces it unread)."""
-        wanted = list(dict.fromkeys(keys))
+        by_collection: dict[str, list[str]] = {}
+        for collection, record_id in keys:
+            by_collection.setdefault(collection, []).append(record_id)
         columns = _COLUMNS if with_data else tuple(c for c in _COLUMNS if c != "data")
+        query = select(*(_TABLE.c[name] for name in columns))
         found: dict[Key, _State] = {}
-        for start in range(0, len(wanted), 500):
-            chunk = wanted[start : start + 500]
-            rows = self.session.execute(
-                select(*(_TABLE.c[name] for name in columns)).where(
-                    tuple_(_TABLE.c.collection, _TABLE.c.id).in_(chunk)
+        for collection, ids in by_collection.items():
+            for start in range(0, len(ids), 500):
+                chunk = ids[start : start + 500]
+                rows = self.session.execute(
+                    query.where(_TABLE.c.collection == collection, _TABLE.c.id.in_(chunk))
                 )
-            )
-            for row in rows:
-                state = _State(**dict(zip(columns, row, strict=True)))
-                found[(state.collection, state.id)] = state
+                for row in rows:
+                    state = _State(**dict(zip(columns, row, strict=True)))
+                    found[(state.collection, state.id)] = state
         return found
 
     def _answers(self, origin: str, change_ids: list[str]) -> dict[str, JSON]:
@@ -427,7 +429,7 @@ class SqlSyncStore(SyncStore):
         if updates:
             session.execute(_UPDATE_BY_KEY, updates)
         # An ORM copy of a row written here, loaded earlier in this session, is now stale.
-        for key in dirty:
+        for key in dirty if session.identity_map else ():
             cached = session.identity_map.get(session.identity_key(SyncRecord, key))
             if cached is not None:
                 session.expire(cached)

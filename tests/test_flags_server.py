@@ -133,3 +133,58 @@ def test_a_flag_on_a_visit_with_a_64_character_id_is_stored(api: Any) -> None:
     assert d1.push(make_change(late, record_id=visit_id))["results"][0]["status"] == "accepted"
     items = d1.get("/flags", params={"rule": "visit.late_entry"}).json()["items"]
     assert [f["subject"]["id"] for f in items] == [visit_id]
+
+
+def test_a_push_judges_its_doctors_on_their_own_data_as_the_whole_county_would(
+    backend: str, tmp_path: Any, request: pytest.FixtureRequest
+) -> None:
+    """After a push only the pushing doctors' assignments, records and the places these
+    name are read (flags._scenario with doctor ids); their flags must equal those of the
+    whole county's scenario, doctor for doctor."""
+    from datetime import date
+
+    from rules import evaluate, load_scenario
+    from server.app import create_app
+    from server.database import init_db
+    from server.demo_data import generate_county
+    from server.extensions import db
+    from server.flags import _scenario, ruleset_named
+    from server.importer import import_scenario
+    from tests.conftest import app_config
+
+    scenario = generate_county(
+        seed=11, doctors=12, villages=12, townships=2, start=date(2025, 3, 3), weeks=8
+    )
+    app = create_app(app_config(backend, tmp_path, request))
+    as_of, weeks = date(2025, 4, 27), (date(2025, 3, 31), date(2025, 4, 13))
+    ruleset = ruleset_named("guangxi")
+    try:
+        with app.app_context():
+            init_db()
+            import_scenario(db.session, scenario)
+            whole = load_scenario(_scenario(db.session, {scenario["county"]["code"]}, None))
+            judged = 0
+            for doctor in sorted(d["id"] for d in scenario["doctors"]):
+                own = load_scenario(_scenario(db.session, set(), {doctor}))
+                assert len(own.places) < len(whole.places)
+                expected = [
+                    f
+                    for f in evaluate(
+                        whole, as_of=as_of, ruleset=ruleset, doctors={doctor}, period=weeks
+                    )
+                    if f.doctor is not None
+                ]
+                got = [
+                    f
+                    for f in evaluate(
+                        own, as_of=as_of, ruleset=ruleset, doctors={doctor}, period=weeks
+                    )
+                    if f.doctor is not None
+                ]
+                assert got == expected, doctor
+                judged += len(expected)
+            assert judged > 0, "the county must give some doctor flags to compare"
+    finally:
+        with app.app_context():
+            db.session.remove()
+            db.engine.dispose()
