@@ -8,6 +8,8 @@ Faults are planned ahead, per path prefix, and each request that matches takes t
 - `drop_response(after)`  forward the request whole, let the server answer in full, send the
                           client only the first `after` bytes of the answer, then hang up
                           (the server has committed; the client never learns it);
+- `cut_body(keep)`        the same, cut `keep` bytes into the answer's body (at most all but
+                          its last byte), wherever the headers end;
 - `delay(seconds)`        hold the server's complete answer that long before sending it;
 - `duplicate()`           send the request to the server twice, one after the other, and
                           return the first answer (both answers are kept in `exchanges`);
@@ -33,6 +35,7 @@ new ones for a while: the database briefly unavailable.
 from __future__ import annotations
 
 import contextlib
+import gzip
 import socket
 import threading
 import time
@@ -46,7 +49,7 @@ _READ = 65536
 
 @dataclass(frozen=True, slots=True)
 class Fault:
-    kind: str  # pass, drop_request, drop_response, delay, duplicate, truncate_body, race
+    kind: str  # pass, drop_request, drop_response, cut_body, delay, duplicate, truncate_body, race
     after: int = 0
     seconds: float = 0.0
 
@@ -61,6 +64,10 @@ def drop_request(after: int) -> Fault:
 
 def drop_response(after: int) -> Fault:
     return Fault("drop_response", after=after)
+
+
+def cut_body(keep: int) -> Fault:
+    return Fault("cut_body", after=keep)
 
 
 def delay(seconds: float) -> Fault:
@@ -124,7 +131,14 @@ class Exchange:
 
     @staticmethod
     def body_of(answer: bytes) -> bytes:
-        return answer.split(_HEADER_END, 1)[1] if _HEADER_END in answer else b""
+        """The answer's body, un-gzipped when the server gzipped it (it does for clients
+        that accept it, as requests does)."""
+        if _HEADER_END not in answer:
+            return b""
+        head, body = answer.split(_HEADER_END, 1)
+        if b"content-encoding: gzip" in head.lower():
+            return gzip.decompress(body)
+        return body
 
 
 def _read_request(conn: socket.socket) -> HttpRequest | None:
@@ -278,8 +292,12 @@ class FaultProxy:
             again = self._next_target()
             exchange.answers.append(_send_and_read(again, raw))
             exchange.targets.append(f"{again[0]}:{again[1]}")
-        if fault.kind == "drop_response":
-            conn.sendall(answer[: fault.after])
+        if fault.kind in ("drop_response", "cut_body"):
+            cut = fault.after
+            if fault.kind == "cut_body":
+                body_at = answer.find(_HEADER_END) + len(_HEADER_END)
+                cut = min(body_at + fault.after, len(answer) - 1)
+            conn.sendall(answer[:cut])
             with contextlib.suppress(OSError):
                 conn.shutdown(socket.SHUT_RDWR)
             return

@@ -397,9 +397,9 @@ class LoadResult:
                 failures[kind] = failures.get(kind, 0) + 1
         for kind, count in sorted(failures.items()):
             lines.append(f"  retried: {kind}: {count}")
-        groups: dict[str, list[float]] = {}
+        groups: dict[str, list[float]] = {}  # answered calls only; failures are listed above
         for call in self.log.calls:
-            if call.status:
+            if 200 <= call.status < 300:
                 groups.setdefault(f"{call.method} {call.endpoint}", []).append(call.seconds)
         groups["whole sync (device)"] = [s for t in self.tablets for s in t.sync_seconds]
         for name, seconds in sorted(groups.items()):

@@ -33,6 +33,7 @@ from sync.protocol import CONFLICTS, VISITS
 from tests.builders import PASSWORD, VILLAGE_A1, VILLAGE_A2, visit_data
 from tests.reliability.faults import (
     FaultProxy,
+    cut_body,
     drop_request,
     drop_response,
     duplicate,
@@ -50,11 +51,11 @@ FIELDS = {
 FAULTS = {
     "none": None,
     "answer lost in the headers": (PUSH, drop_response(40)),
-    "answer lost in the body": (PUSH, drop_response(300)),
+    "answer lost in the body": (PUSH, cut_body(10)),
     "request cut off": (PUSH, drop_request(200)),
     "request sent twice": (PUSH, duplicate()),
     "body truncated": (PUSH, truncate_body(50)),
-    "pull answer lost": (PULL, drop_response(300)),
+    "pull answer lost": (PULL, cut_body(10)),
 }
 
 tablet = st.integers(0, len(TABLETS) - 1)
