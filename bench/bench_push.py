@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sqlite3
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
@@ -122,7 +121,9 @@ def main() -> int:
     parser.add_argument("--short", action="store_true", help="5,000 visits (CI smoke)")
     parser.add_argument("--visits", type=int, help="visits to push (default 100,000; short 5,000)")
     parser.add_argument("--doctors", type=int, help="doctors (default 800; short 20)")
-    parser.add_argument("--batch", type=int, default=500, help="changes a push (default 500)")
+    parser.add_argument("--batch", type=int, default=common.CLIENT_BATCH,
+                        help=f"changes a push at most (default {common.CLIENT_BATCH:,}, as the "
+                        "offline client)")  # fmt: skip
     parser.add_argument("--clients", type=int, default=4, help="doctors pushing at once")
     parser.add_argument("--chart", action="store_true", help="also batch sizes 50/200/500 → SVG")
     parser.add_argument("--no-save", action="store_true", help="print only, do not append")
@@ -161,12 +162,10 @@ def main() -> int:
                     chart.append((size, len(subset) / secs))
         finally:
             server.stop()
-        db = sqlite3.connect(prod.db_path)
-        stored = db.execute("SELECT count(*) FROM visits").fetchone()[0]
-        flag_changes = db.execute(
-            "SELECT count(*) FROM flag_history WHERE cause = 'push'"
-        ).fetchone()[0]
-        db.close()
+        stored = common.scalar(prod.database_url, "SELECT count(*) FROM visits")
+        flag_changes = common.scalar(
+            prod.database_url, "SELECT count(*) FROM flag_history WHERE cause = 'push'"
+        )
 
         bare = common.serve_bare(work)
         try:

@@ -37,12 +37,14 @@ sys.path.insert(0, str(ROOT))
 from server.demo_data import generate_county  # noqa: E402
 from sync.batch import encode  # noqa: E402
 from sync.clock import HybridLogicalClock  # noqa: E402
+from sync.protocol import DEFAULT_MAX_BATCH_CHANGES  # noqa: E402
 
 BIN = Path(sys.executable).parent
 RESULTS = ROOT / "docs" / "benchmarks.md"
 PASSWORD = "bench-password-" + "x" * 8  # a throwaway server's users; never reused
 WORKERS, THREADS = 2, 4  # `zhuxun serve` defaults; the bare server is served the same way
 SEED = 2026
+CLIENT_BATCH = DEFAULT_MAX_BATCH_CHANGES  # the offline client's batch (offline_client/sync.py)
 
 JSON = dict[str, Any]
 
@@ -76,14 +78,14 @@ def county(
 
 
 def visit_change(visit: JSON, device_id: str, clock: HybridLogicalClock) -> JSON:
-    """A new visit as a device pushes it (docs/sync-protocol.md, "Push")."""
+    """A new visit as the offline client pushes it (docs/sync-protocol.md, "Push"): its HLC
+    stamp stands for the change id."""
     data = {k: v for k, v in visit.items() if k != "id"}
     data.update(device_id=device_id, form_version=1)
     return {
         "collection": "visits",
         "id": visit["id"],
         "op": "upsert",
-        "change_id": uuid.uuid4().hex,
         "base_version": 0,
         "hlc": clock.now().encode(),
         "data": data,
@@ -91,6 +93,7 @@ def visit_change(visit: JSON, device_id: str, clock: HybridLogicalClock) -> JSON
 
 
 def push_body(changes: list[JSON], device_id: str, clock: HybridLogicalClock) -> bytes:
+    """A gzip push body as the offline client sends it, asking for a compact answer."""
     return encode(
         {
             "device_id": device_id,
@@ -98,6 +101,7 @@ def push_body(changes: list[JSON], device_id: str, clock: HybridLogicalClock) ->
             "sent_at": datetime.now(UTC).isoformat(),
             "clock": clock.now().encode(),
             "changes": changes,
+            "compact": True,
         }
     )
 
@@ -160,13 +164,13 @@ class Server:
 
     def peak_rss_mib(self) -> float:
         """The largest peak resident set (VmHWM) of any worker, MiB."""
-        peak = 0
+        return max((rss_mib(pid) for pid in self.worker_pids()), default=0.0)
+
+    def reset_peak_rss(self) -> None:
+        """Start the workers' VmHWM again from their current RSS (Linux: clear_refs 5)."""
         for pid in self.worker_pids():
             with contextlib.suppress(OSError):
-                for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-                    if line.startswith("VmHWM:"):
-                        peak = max(peak, int(line.split()[1]))
-        return peak / 1024
+                Path(f"/proc/{pid}/clear_refs").write_text("5")
 
     def stop(self) -> None:
         if self.proc.poll() is None:
@@ -178,10 +182,52 @@ class Server:
                 self.proc.wait()
 
 
-def _env(db_path: Path) -> dict[str, str]:
+PG_URL = os.environ.get("ZHUXUN_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+
+
+@contextlib.contextmanager
+def pg_schema(prefix: str) -> Iterator[str]:
+    """A fresh schema in the PostgreSQL at PG_URL (database `test`), dropped afterwards; yields
+    the SQLAlchemy URL whose connections use it."""
+    from sqlalchemy import create_engine, text
+
+    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE SCHEMA "{name}"'))
+    try:
+        yield f"{PG_URL}?options=-csearch_path%3D{name}"
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP SCHEMA "{name}" CASCADE'))
+        admin.dispose()
+
+
+def scalar(database_url: str, sql: str) -> Any:
+    """One value from the database (SQLite file or PostgreSQL schema)."""
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(database_url)
+    try:
+        with engine.connect() as connection:
+            return connection.execute(text(sql)).scalar()
+    finally:
+        engine.dispose()
+
+
+def rss_mib(pid: int, field: str = "VmHWM") -> float:
+    """A process's peak (VmHWM) or current (VmRSS) resident set, MiB; 0 if it is gone."""
+    with contextlib.suppress(OSError):
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def _env(database_url: str) -> dict[str, str]:
     env = dict(os.environ)
     env.update(
-        ZHUXUN_DATABASE_URL=f"sqlite:///{db_path}",
+        ZHUXUN_DATABASE_URL=database_url,
         ZHUXUN_SECRET_KEY=secrets.token_urlsafe(48),
         ZHUXUN_ENV="production",
         ZHUXUN_PASSWORD=PASSWORD,
@@ -206,6 +252,10 @@ class Production:
     @property
     def db_path(self) -> Path:
         return self.workdir / "zhuxun.sqlite3"
+
+    @property
+    def database_url(self) -> str:
+        return self.env["ZHUXUN_DATABASE_URL"]
 
     def serve(self) -> Server:
         port = free_port()
@@ -233,11 +283,18 @@ with create_app().app_context():
 
 
 def prepare_production(
-    workdir: Path, scenario: JSON, doctors: list[str], *, env: dict[str, str] | None = None
+    workdir: Path,
+    scenario: JSON,
+    doctors: list[str],
+    *,
+    env: dict[str, str] | None = None,
+    database_url: str | None = None,
 ) -> Production:
     """`zhuxun init-db`, `zhuxun import` of the scenario without visits, and a doctor user
-    for each doctor. `env` adds settings (e.g. ZHUXUN_RULES_AS_OF) for these and the server."""
-    prod = Production(workdir, {**_env(workdir / "zhuxun.sqlite3"), **(env or {})}, doctors)
+    for each doctor. `env` adds settings (e.g. ZHUXUN_RULES_AS_OF) for these and the server;
+    `database_url` is a PostgreSQL schema's (`pg_schema`), else a SQLite file in `workdir`."""
+    url = database_url or f"sqlite:///{workdir / 'zhuxun.sqlite3'}"
+    prod = Production(workdir, {**_env(url), **(env or {})}, doctors)
     zhuxun = str(BIN / "zhuxun")
     _run([zhuxun, "init-db"], prod.env)
     reference = {k: v for k, v in scenario.items() if k not in ("visits", "meta")}

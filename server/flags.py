@@ -76,10 +76,12 @@ def _scenario(session: Session, counties: set[str], doctor_ids: set[str] | None)
     else:
         who = list(doctor_ids)
         doctor_filter = Doctor.id.in_(who)
-    doctors = session.execute(
+    # On the connection, not the session: plain rows, without the ORM's loading machinery.
+    connection = session.connection()
+    doctors = connection.execute(
         select(Doctor.id, Doctor.name, Doctor.qualification, Doctor.home_code).where(doctor_filter)
     ).all()
-    assignments = session.execute(
+    assignments = connection.execute(
         select(
             Assignment.id,
             Assignment.doctor_id,
@@ -90,7 +92,7 @@ def _scenario(session: Session, counties: set[str], doctor_ids: set[str] | None)
             Assignment.slots,
         ).where(Assignment.doctor_id.in_(who))
     ).all()
-    records = session.execute(
+    records = connection.execute(
         select(SyncRecord.collection, SyncRecord.id, SyncRecord.data).where(
             SyncRecord.collection.in_((VISITS, LEAVE, TRAININGS)),
             SyncRecord.deleted.is_(False),
@@ -101,7 +103,7 @@ def _scenario(session: Session, counties: set[str], doctor_ids: set[str] | None)
     for collection, record_id, data in records:
         sections[collection].append({**data, "id": record_id})
     if doctor_ids is None:
-        units = session.execute(select(*_PLACE_COLUMNS).where(_UNITS.county_code.in_(counties)))
+        units = connection.execute(select(*_PLACE_COLUMNS).where(_UNITS.county_code.in_(counties)))
     else:
         named = {d.home_code for d in doctors} | {v["place"] for v in sections[VISITS]}
         named |= {code for a in assignments for code in a.places or ()}
@@ -163,7 +165,9 @@ def _places_with_parents(session: Session, codes: set[str]) -> list[Any]:
     while wanted:
         for start in range(0, len(wanted), 500):
             chunk = wanted[start : start + 500]
-            for unit in session.execute(select(*_PLACE_COLUMNS).where(_UNITS.code.in_(chunk))):
+            for unit in session.connection().execute(
+                select(*_PLACE_COLUMNS).where(_UNITS.code.in_(chunk))
+            ):
                 found[unit.code] = unit
         # A code that is not stored stays missing: load_scenario names it.
         wanted = sorted({u.parent_code for u in found.values() if u.parent_code} - asked)
@@ -236,7 +240,7 @@ _UPDATE_FLAG = (
 
 def _load_flags(session: Session, where: ColumnElement[bool]) -> dict[str, _StoredFlag]:
     query = select(*(_FLAGS.c[name] for name in _FLAG_COLUMNS)).where(where)
-    return {row[0]: _StoredFlag(*row) for row in session.execute(query)}
+    return {row[0]: _StoredFlag(*row) for row in session.connection().execute(query)}
 
 
 def _store(
@@ -355,11 +359,13 @@ def _scope_rows(session: Session, flags: list[Flag]) -> tuple[dict[str, Any], di
     for start in range(0, len(doctor_ids), 500):
         chunk = doctor_ids[start : start + 500]
         query = select(Doctor.id, Doctor.township_code, Doctor.county_code)
-        doctors.update({d.id: d for d in session.execute(query.where(Doctor.id.in_(chunk)))})
+        rows = session.connection().execute(query.where(Doctor.id.in_(chunk)))
+        doctors.update({d.id: d for d in rows})
     for start in range(0, len(codes), 500):
         chunk = codes[start : start + 500]
         query = select(OrgUnit.code, OrgUnit.level, OrgUnit.township_code, OrgUnit.county_code)
-        units.update({u.code: u for u in session.execute(query.where(OrgUnit.code.in_(chunk)))})
+        rows = session.connection().execute(query.where(OrgUnit.code.in_(chunk)))
+        units.update({u.code: u for u in rows})
     return doctors, units
 
 

@@ -390,7 +390,7 @@ class SqlSyncStore(SyncStore):
         for collection, ids in by_collection.items():
             for start in range(0, len(ids), 500):
                 chunk = ids[start : start + 500]
-                rows = self.session.execute(
+                rows = self.session.connection().execute(
                     query.where(_TABLE.c.collection == collection, _TABLE.c.id.in_(chunk))
                 )
                 for row in rows:
@@ -404,7 +404,7 @@ class SqlSyncStore(SyncStore):
         table = SyncApplied.__table__
         for start in range(0, len(change_ids), 500):
             chunk = change_ids[start : start + 500]
-            rows = self.session.execute(
+            rows = self.session.connection().execute(
                 select(table.c.change_id, table.c.result).where(
                     table.c.origin == origin, table.c.change_id.in_(chunk)
                 )
