@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install test test-long lint format demo bench bench-short clean
+.PHONY: help install test test-long lint format demo bench bench-env bench-short clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  make %-12s %s\n", $$1, $$2}'
@@ -36,18 +36,28 @@ format: $(STAMP) ## apply ruff's formatting and safe fixes
 demo: $(STAMP) ## seed a demo county into SQLite, start the server, sync two simulated tablets; Ctrl-C stops it
 	$(BIN)/zhuxun demo --run
 
-bench: $(STAMP) ## full benchmarks (minutes); tables appended to docs/benchmarks.md
-	$(BIN)/python bench/record.py "Rules engine" full -- $(BIN)/python bench/bench_rules.py
+KINTO_VENV := bench/.kinto-venv
+
+$(KINTO_VENV)/bin/kinto:
+	$(PYTHON) -m venv $(KINTO_VENV)
+	$(KINTO_VENV)/bin/pip install --quiet 'kinto[postgresql]' kinto-http
+
+bench-env: $(KINTO_VENV)/bin/kinto ## the peers' own environment for make bench (Kinto, in bench/.kinto-venv)
+
+bench: $(STAMP) bench-env ## full benchmarks (about an hour; PostgreSQL at 127.0.0.1:5432); tables appended to docs/benchmarks.md
+	$(BIN)/python bench/bench_rules.py
 	$(BIN)/python bench/bench_push.py --chart
 	$(BIN)/python bench/bench_wire.py
-	$(BIN)/python bench/bench_pull.py
+	$(BIN)/python bench/bench_pull.py --chart
 	$(BIN)/python bench/bench_kinto.py
+	$(BIN)/python bench/bench_memory.py
 
-bench-short: $(STAMP) ## benchmark smoke run (about 2 minutes; fails on errors, never on speed)
-	$(BIN)/python bench/record.py "Rules engine" short -- $(BIN)/python bench/bench_rules.py --short
+bench-short: $(STAMP) ## benchmark smoke run (a few minutes, no peers; fails on errors, never on speed)
+	$(BIN)/python bench/bench_rules.py --short
 	$(BIN)/python bench/bench_push.py --short
 	$(BIN)/python bench/bench_wire.py --short
 	$(BIN)/python bench/bench_pull.py --short
+	$(BIN)/python bench/bench_memory.py --short
 
 clean: ## remove the environment and build leftovers
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache .mypy_cache

@@ -1,6 +1,6 @@
 """Incremental pull: 100 changed visits among a small and a large table, side by side.
 
-    python bench/bench_pull.py [--short] [--small N] [--large N] [--no-save]
+    python bench/bench_pull.py [--short] [--sizes N,N,...] [--chart] [--no-save]
 
 One database is prepared with the `zhuxun` commands (the seeded demo county without visits,
 a doctor and the county admin), then copied once per size. Each copy is seeded fast by
@@ -120,7 +120,7 @@ def pull_to_quiet(url: str, http: requests.Session, cursor: int) -> tuple[float,
     started = time.perf_counter()
     size, changes, at, more = 0, [], str(cursor), True
     while more:
-        answer = http.get(url + "/api/v1/sync/pull", params={"cursor": at, "limit": 500},
+        answer = http.get(url + "/api/v1/sync/pull", params={"cursor": at, "limit": 5000},
                           timeout=120)  # fmt: skip
         answer.raise_for_status()
         size += int(answer.headers.get("Content-Length") or len(answer.content))
@@ -142,11 +142,14 @@ def login_admin(url: str, admin: str) -> requests.Session:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--short", action="store_true", help="10,000 and 50,000 visits")
-    parser.add_argument("--small", type=int, default=10_000)
-    parser.add_argument("--large", type=int, help="default 1,000,000; short 50,000")
+    parser.add_argument("--sizes", help="visits in the tables, comma-separated "
+                        "(default 10,000, 100,000 and 1,000,000; short 10,000 and 50,000)")  # fmt: skip
+    parser.add_argument("--chart", action="store_true", help="draw docs/bench-pull-size.svg")
     parser.add_argument("--no-save", action="store_true")
     args = parser.parse_args()
-    large = args.large or (50_000 if args.short else 1_000_000)
+    default = "10000,50000" if args.short else "10000,100000,1000000"
+    sizes_n = [int(x) for x in (args.sizes or default).split(",")]
+    small, large = sizes_n[0], sizes_n[-1]
     scenario = common.county(0, doctors=20, weeks=26)
     random.Random(common.SEED).shuffle(scenario["visits"])
     doctor = "D0001"
@@ -163,9 +166,9 @@ def main() -> int:
                      "--unit", county], prod.env)  # fmt: skip
         servers: list[common.Server] = []
         try:
-            # Both sizes served at once and pulled in turn, so both see the same machine load.
+            # Every size served at once and pulled in turn, so all see the same machine load.
             runs = []
-            for total in (args.small, large):
+            for total in sizes_n:
                 copy = common.Production(work / str(total), prod.env, prod.doctors)
                 copy.workdir.mkdir()
                 shutil.copy(prod.db_path, copy.db_path)
@@ -208,10 +211,10 @@ def main() -> int:
 
     lines = []
     for who in (doctor, admin):
-        (small_s, small_b), (large_s, large_b) = cost(args.small, who), cost(large, who)
+        (small_s, small_b), (large_s, large_b) = cost(small, who), cost(large, who)
         ratio = large_s / small_s
         lines.append(
-            f"- {who}: large ÷ small {ratio:.2f}x in time, {large_b / small_b:.2f}x in bytes "
+            f"- {who}: {large:,} ÷ {small:,} {ratio:.2f}x in time, {large_b / small_b:.2f}x in bytes "
             f"— ≤ 1.5x: {common.goal(ratio <= 1.5 and large_b <= 1.5 * small_b)}"
         )
     header = ["visits in the table", "seeding s", f"{doctor} pull ms", "bytes", "changes",
@@ -219,7 +222,9 @@ def main() -> int:
     body = [
         f"{CHANGED} visits of {doctor} edited over HTTP (a push of {CHANGED}, with its flag "
         "re-evaluation) after the table was seeded directly; the pull from the cursor before "
-        f"the edits, to quiet, median of {REPEATS} after one warm-up, the two tables served at once and pulled in turn; `changes` includes the flags and any "
+        f"the edits, to quiet (gzip answers, as the client gets them), median of {REPEATS} "
+        "after one warm-up, the tables served at once and pulled in turn; `changes` includes "
+        "the flags and any "
         "other record the edits touched. Demo county seed "
         f"{common.SEED}, 20 doctors; {doctor} owns about 1/20 of the table.",
         "",
@@ -227,6 +232,14 @@ def main() -> int:
         "",
         *lines,
     ]
+    if args.chart:
+        svg = common.ROOT / "docs" / "bench-pull-size.svg"
+        common.svg_bars(
+            svg, "incremental pull of 100 changes, ms (median)", "visits in the table",
+            [f"{t:,}" for t in sizes_n],
+            {who: [cost(t, who)[0] * 1000 for t in sizes_n] for who in (doctor, admin)},
+        )  # fmt: skip
+        body += ["", f"Chart: {svg.relative_to(common.ROOT)}"]
     common.report("Incremental pull", "short" if args.short else "full", "\n".join(body),
                   save=not args.no_save)  # fmt: skip
     return 0

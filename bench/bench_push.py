@@ -1,20 +1,21 @@
 """Push ingest through the production server, against its floor and its limit, side by side.
 
-    python bench/bench_push.py [--short] [--visits N] [--doctors D] [--no-save]
+    python bench/bench_push.py [--short] [--visits N] [--doctors D] [--clients C] [--chart]
+                               [--no-save]
 
-The same seeded demo-county visits, as the same gzip push bodies of 500 changes (each
-doctor's own, pushed in that doctor's logged-in session), go to:
+The same seeded demo-county visits, as the same gzip push bodies the offline client sends
+(each doctor's own, up to 2,000 changes a body, in that doctor's logged-in session), go to:
 
 1. `zhuxun serve` (gunicorn, 2 workers x 4 threads) on SQLite prepared with `zhuxun init-db`,
-   `zhuxun import` (the county without visits) and `zhuxun create-user` per doctor: the whole
-   push path — auth, validation, references, scope, merge, change-id memory, typed tables,
-   flag re-evaluation of the touched doctor-weeks;
+   `zhuxun import` (the county without visits) and a user per doctor: the whole push path —
+   auth, validation, references, scope, merge, change-id memory, typed tables, flag
+   re-evaluation of the touched doctor-weeks;
 2. bench/bare_app.py under the same gunicorn settings: validate and upsert only (the floor);
 3. `sqlite3` executemany of the same rows in one transaction (the limit).
 
 Also the peak resident memory (VmHWM) of a production worker, and with --chart the production
-throughput at batch sizes 50/200/500 drawn to docs/bench-push-batch.svg. Goals (issue 7):
-production >= 0.8x the bare endpoint and >= 5% of raw sqlite.
+throughput at the batch sizes of CHART_BATCHES drawn to docs/bench-push-batch.svg. Goals
+(issue 7): production >= 0.8x the bare endpoint and >= 5% of raw sqlite.
 """
 
 from __future__ import annotations
@@ -24,11 +25,14 @@ import json
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
+from datetime import date
 from pathlib import Path
 
 import common
 import requests
 from bare_app import SCHEMA, UPSERT
+
+CHART_BATCHES = (10, 50, 200, 500, 2000)
 
 
 def post_again_if_reset(http: requests.Session, url: str, body: bytes,
@@ -88,32 +92,30 @@ def renamed(visits: list[dict], suffix: str) -> list[dict]:
     return [dict(v, id=f"{v['id']}-{suffix}") for v in visits]
 
 
-def svg_chart(points: list[tuple[int, float]], path: Path) -> None:
-    """Push throughput against batch size, as bars; hand-written SVG, no plotting library."""
-    width, height, left, bottom = 420, 260, 60, 40
-    top = max(rate for _, rate in points) * 1.15 or 1
-    bar = (width - left - 20) / len(points)
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-             'font-family="sans-serif" font-size="12">',
-             f'<text x="{width / 2}" y="16" text-anchor="middle">push ingest, visits/s '
-             "(production server)</text>",
-             f'<line x1="{left}" y1="{height - bottom}" x2="{width - 10}" y2="{height - bottom}" '
-             'stroke="black"/>']  # fmt: skip
-    for i, (size, rate) in enumerate(points):
-        h = (height - bottom - 30) * rate / top
-        x = left + i * bar + bar * 0.2
-        y = height - bottom - h
-        parts += [
-            f'<rect x="{x:.0f}" y="{y:.0f}" width="{bar * 0.6:.0f}" height="{h:.0f}" fill="#4a7ab5"/>',
-            f'<text x="{x + bar * 0.3:.0f}" y="{y - 4:.0f}" text-anchor="middle">{rate:.0f}</text>',
-            f'<text x="{x + bar * 0.3:.0f}" y="{height - bottom + 16}" text-anchor="middle">'
-            f"{size}</text>",
-        ]
-    parts.append(
-        f'<text x="{width / 2}" y="{height - 6}" text-anchor="middle">changes a batch</text>'
-    )
-    parts.append("</svg>")
-    path.write_text("\n".join(parts) + "\n", encoding="utf-8")
+def batch_chart(work: Path, clients: int) -> list[tuple[int, float]]:
+    """Push throughput at each of CHART_BATCHES changes a batch: 5 doctors with 1,000 visits
+    each (a county of 6 doctors over 190 weeks), pushed again under new ids for each size, on
+    a server of their own; (size, visits/s) pairs."""
+    scenario = common.county(0, doctors=6, start=date(2022, 1, 3), weeks=190)
+    busiest = [d for d, _ in Counter(v["doctor"] for v in scenario["visits"]).most_common(5)]
+    visits = [
+        v for d in busiest for v in [v for v in scenario["visits"] if v["doctor"] == d][:1000]
+    ]
+    work.mkdir()
+    prod = common.prepare_production(work, scenario | {"visits": []}, busiest)
+    server = prod.serve()
+    points = []
+    try:
+        sessions = {d: common.login(server.url, d) for d in busiest}
+        for size in CHART_BATCHES:
+            bodies = common.batches_by_doctor(renamed(visits, f"b{size}"), size)
+            secs, answers = push_all(server.url, "/api/v1/sync/push", sessions, bodies, clients)
+            if answers["accepted"] != len(visits):
+                raise SystemExit(f"error: batches of {size} answered {dict(answers)}")
+            points.append((size, len(visits) / secs))
+    finally:
+        server.stop()
+    return points
 
 
 def main() -> int:
@@ -125,7 +127,8 @@ def main() -> int:
                         help=f"changes a push at most (default {common.CLIENT_BATCH:,}, as the "
                         "offline client)")  # fmt: skip
     parser.add_argument("--clients", type=int, default=4, help="doctors pushing at once")
-    parser.add_argument("--chart", action="store_true", help="also batch sizes 50/200/500 → SVG")
+    parser.add_argument("--chart", action="store_true",
+                        help="also the batch sizes of the chart → docs/bench-push-batch.svg")  # fmt: skip
     parser.add_argument("--no-save", action="store_true", help="print only, do not append")
     args = parser.parse_args()
     n = args.visits or (5_000 if args.short else 100_000)
@@ -150,18 +153,9 @@ def main() -> int:
             prod_s, prod_ok = push_all(server.url, "/api/v1/sync/push", sessions, bodies,
                                        args.clients)  # fmt: skip
             rss = server.peak_rss_mib()
-            chart: list[tuple[int, float]] = []
-            if args.chart:
-                # Access tokens last 15 minutes; the full run outlasts them: log in again.
-                sessions = {d: common.login(server.url, d) for d in pushing}
-                subset = visits[: min(n, 5_000)]
-                for size in (50, 200, 500):
-                    more = common.batches_by_doctor(renamed(subset, f"b{size}"), size)
-                    secs, _ = push_all(server.url, "/api/v1/sync/push", sessions, more,
-                                       args.clients)  # fmt: skip
-                    chart.append((size, len(subset) / secs))
         finally:
             server.stop()
+        chart = batch_chart(work / "chart", args.clients) if args.chart else []
         stored = common.scalar(prod.database_url, "SELECT count(*) FROM visits")
         flag_changes = common.scalar(
             prod.database_url, "SELECT count(*) FROM flag_history WHERE cause = 'push'"
@@ -204,11 +198,14 @@ def main() -> int:
     ]
     if chart:
         svg = common.ROOT / "docs" / "bench-push-batch.svg"
-        svg_chart(chart, svg)
+        common.svg_bars(svg, "push ingest, visits/s (production server)", "changes a batch",
+                        [f"{size:,}" for size, _ in chart],
+                        {"visits/s": [rate for _, rate in chart]})  # fmt: skip
         body += ["", common.table(["batch size", "visits/s"],
-                                  [[s, f"{r:,.0f}"] for s, r in chart]),  # fmt: skip
-                 "", f"(same server after the main run, {len(subset):,} more visits each; "
-                 f"chart: {svg.relative_to(common.ROOT)})"]  # fmt: skip
+                                  [[f"{s:,}", f"{r:,.0f}"] for s, r in chart]),  # fmt: skip
+                 "", "(5 doctors x 1,000 visits, pushed again under new ids for each size, "
+                 f"{args.clients} at once, on a server of their own; chart: "
+                 f"{svg.relative_to(common.ROOT)})"]  # fmt: skip
     common.report("Push ingest", mode, "\n".join(body), save=not args.no_save)
     return 0
 

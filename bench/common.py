@@ -412,5 +412,45 @@ def report(title: str, mode: str, body: str, *, save: bool = True) -> None:
             out.write("\n" + text)
 
 
+def svg_bars(
+    path: Path, title: str, x_label: str, groups: list[str], series: dict[str, list[float]]
+) -> None:
+    """A grouped bar chart (one group a label, one bar a series), hand-written SVG."""
+    colours = ["#4a7ab5", "#d98b3a", "#5a9e5a", "#a04a8a"]
+    width, height, left, bottom, top_pad = 520, 300, 60, 56, 34
+    top = max(max(values) for values in series.values()) * 1.15 or 1
+    group_w = (width - left - 20) / len(groups)
+    bar_w = group_w * 0.7 / len(series)
+    plot_h = height - bottom - top_pad
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+             'font-family="sans-serif" font-size="12">',
+             f'<text x="{width / 2}" y="18" text-anchor="middle">{title}</text>',
+             f'<line x1="{left}" y1="{height - bottom}" x2="{width - 10}" y2="{height - bottom}" '
+             'stroke="black"/>']  # fmt: skip
+    for g, label in enumerate(groups):
+        x0 = left + g * group_w + group_w * 0.15
+        for k, (_, values) in enumerate(series.items()):
+            h = plot_h * values[g] / top
+            x, y = x0 + k * bar_w, height - bottom - h
+            parts += [
+                f'<rect x="{x:.1f}" y="{y:.1f}" width="{bar_w * 0.9:.1f}" height="{h:.1f}" '
+                f'fill="{colours[k % len(colours)]}"/>',
+                f'<text x="{x + bar_w * 0.45:.1f}" y="{y - 4:.1f}" text-anchor="middle" '
+                f'font-size="10">{values[g]:,.0f}</text>',
+            ]
+        parts.append(f'<text x="{x0 + bar_w * len(series) / 2:.1f}" y="{height - bottom + 16}" '
+                     f'text-anchor="middle">{label}</text>')  # fmt: skip
+    parts.append(f'<text x="{width / 2}" y="{height - bottom + 34}" text-anchor="middle">'
+                 f"{x_label}</text>")  # fmt: skip
+    if len(series) > 1:
+        for k, name in enumerate(series):
+            x = left + k * 150
+            parts += [f'<rect x="{x}" y="{height - 14}" width="10" height="10" '
+                      f'fill="{colours[k % len(colours)]}"/>',
+                      f'<text x="{x + 14}" y="{height - 5}">{name}</text>']  # fmt: skip
+    parts.append("</svg>")
+    path.write_text("\n".join(parts) + "\n", encoding="utf-8")
+
+
 def goal(met: bool) -> str:
     return "**met**" if met else "**not met**"
