@@ -100,7 +100,12 @@ def push() -> ResponseReturnValue:
     with _clock_lock:
         clock = _server_clock()
     answer = sync_service.push(
-        db.session, current_actor(), batch, clock, after_push=reevaluate_flags
+        db.session,
+        current_actor(),
+        batch,
+        clock,
+        after_push=reevaluate_flags,
+        in_transaction=review.reopen_weeks_touched,
     )
     return jsonify(answer)
 
@@ -112,12 +117,8 @@ def rules_as_of() -> date:
 
 def reevaluate_flags(session: Session, rows: list[WrittenRecord]) -> None:
     """Re-evaluate the flags of the doctor-weeks a push touched. The push is committed
-    already; a failure here is logged and repaired by the next evaluation, never lost."""
-    try:
-        review.reopen_weeks_touched(session, rows)
-    except Exception:  # noqa: BLE001 - logged; the push is committed already
-        session.rollback()
-        log.exception("reopening approved weeks failed")
+    already; a failure here is logged and repaired by the next evaluation, never lost.
+    (Approved weeks the push touched were reopened inside its transaction.)"""
     doctors, period = flags.affected_by(rows)
     if not doctors or period is None:
         return
@@ -299,7 +300,12 @@ def correct_record(collection: str, record_id: str) -> ResponseReturnValue:
     with _clock_lock:
         clock = _server_clock()
     result = sync_service.push(
-        db.session, current_actor(), batch, clock, after_push=reevaluate_flags
+        db.session,
+        current_actor(),
+        batch,
+        clock,
+        after_push=reevaluate_flags,
+        in_transaction=review.reopen_weeks_touched,
     )["results"][0]
     if result["status"] == Status.REJECTED:
         raise ApiError(

@@ -289,9 +289,10 @@ def _touched_weeks(row: SyncRecord) -> set[str]:
 
 def reopen_weeks_touched(session: Session, rows: Iterable[WrittenRecord]) -> list[tuple[str, str]]:
     """Reopen every approved doctor-week that a newly written visit record falls in, or
-    that held the visit when it was approved. Called after a push has committed; the
-    reason names the visit and the device, so nothing changes after approval silently.
-    Returns the (doctor, week) pairs reopened."""
+    that held the visit when it was approved. Runs inside the push's own write transaction
+    (the counter lock held; the push commits it), so a visit never commits without its
+    week's reopening; the reason names the visit and the device, so nothing changes after
+    approval silently. Returns the (doctor, week) pairs reopened."""
     touched = [
         (row.id, row.doctor_id, row.device_id, row.updated_by, row.version, _touched_weeks(row))
         for row in rows
@@ -323,11 +324,9 @@ def reopen_weeks_touched(session: Session, rows: Iterable[WrittenRecord]) -> lis
                     )
         return found
 
-    if not due():  # the common case: nothing approved was touched, no write lock taken
-        session.rollback()
-        return []
-    _, writer = _begin_write(session)
     found = due()
+    if not found:  # the common case: nothing approved was touched
+        return []
     now = datetime.now(UTC)
     scopes = {
         d.id: _doctor_scope(d)
@@ -347,8 +346,7 @@ def reopen_weeks_touched(session: Session, rows: Iterable[WrittenRecord]) -> lis
             after=_week_json(review),
             at=now,
         )
-    writer.finish()
-    session.commit()
+    session.flush()
     return sorted(found)
 
 

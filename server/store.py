@@ -51,6 +51,8 @@ Projector = Callable[[Session, str, Any], None]
 # Says whether the sender may touch an existing record (e.g. a doctor only their own); the
 # record has the scope attributes of a SyncRecord row.
 Guard = Callable[[Any], bool]
+# Work done in a push's own transaction, after its records are written (server/review.py).
+BeforeCommit = Callable[[Session, list["WrittenRecord"]], None]
 
 
 def _record(row: SyncRecord) -> Record:
@@ -263,8 +265,11 @@ class SqlSyncStore(SyncStore):
         context: WriteContext,
         *,
         guard: Guard | None = None,
+        before_commit: BeforeCommit | None = None,
     ) -> list[ChangeResult]:
         """Apply validated changes in one transaction; one result each, in order.
+        `before_commit` runs inside that transaction, the counter lock held, with what was
+        written: work that must commit with the records or not at all.
 
         The stored rows of the batch are read with one query, the merge rule decides in
         Python, and the changed rows, their typed projections and the change-id answers
@@ -313,6 +318,8 @@ class SqlSyncStore(SyncStore):
         # What was written, as plain values: the caller's after-commit work (flags, review)
         # needs it, and re-reading each row after the commit costs a SELECT a record.
         self.written = [WrittenRecord.of(state) for state in dirty.values()]
+        if before_commit is not None and self.written:
+            before_commit(session, self.written)
         session.commit()
         return results
 

@@ -202,7 +202,11 @@ def push(
     clock: HybridLogicalClock,
     *,
     after_push: AfterPush | None = None,
+    in_transaction: AfterPush | None = None,
 ) -> dict[str, Any]:
+    """Apply a batch. `in_transaction` runs inside the push's own transaction (work that must
+    commit with the records: reopening approved weeks); `after_push` after it committed
+    (derived work a later evaluation repairs if it fails: flags)."""
     now = datetime.now(UTC)
     prepared = prepare(session, actor, batch, now)
     # End the read transaction before writing: the write transaction must start with the
@@ -216,6 +220,7 @@ def push(
             valid,
             WriteContext(origin=actor.username, device_id=batch.device_id, clock_skew_s=skew),
             guard=actor.may_touch,
+            before_commit=in_transaction,
         )
         if valid
         else []

@@ -62,6 +62,34 @@ def test_an_approved_week_is_reopened_by_a_later_device_push_with_the_reason(api
     assert reopened["before"]["state"] == "approved" and reopened["after"]["state"] == "reopened"
 
 
+def test_a_visit_never_commits_without_its_weeks_reopening(api: Any, monkeypatch: Any) -> None:
+    """The reopening runs inside the push's own transaction: if it fails, the push fails
+    whole (the device resends it) rather than leave a changed week marked approved."""
+    import server.review
+
+    d1, rev_a = api("d1"), api("rev_a")
+    visit = make_change()
+    d1.push(visit)
+    assert post(rev_a, f"/weeks/D1/{WEEK}/approve").status_code == 200
+
+    def broken_audit(*_: Any, **__: Any) -> None:
+        raise RuntimeError("the audit log is unavailable")
+
+    edit = make_change(visit_data(patients=12), record_id=visit["id"], base_version=1)
+    body = {"device_id": d1.device_id, "batch_id": "b-reopen", "changes": [edit]}
+    monkeypatch.setattr(server.review, "audit", broken_audit)
+    failed = d1.push_raw(body)
+    assert failed.status_code >= 500
+    assert rev_a.get(f"/review/weeks/D1/{WEEK}").json()["review"]["state"] == "approved"
+    assert d1.get(f"/visits/{visit['id']}").json()["version"] == 1, "the edit did not commit"
+
+    monkeypatch.undo()
+    resent = d1.push_raw(body)
+    assert resent.status_code == 200, resent.text
+    assert d1.get(f"/visits/{visit['id']}").json()["version"] == 2
+    assert rev_a.get(f"/review/weeks/D1/{WEEK}").json()["review"]["state"] == "reopened"
+
+
 def test_moving_an_approved_visit_to_another_week_reopens_the_week_it_left(api: Any) -> None:
     d1, rev_a = api("d1"), api("rev_a")
     visit = make_change()
