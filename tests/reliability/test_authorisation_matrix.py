@@ -9,7 +9,17 @@ from typing import Any
 
 import requests
 
-from tests.builders import OTHER_VILLAGE, PASSWORD, VILLAGE_A1, VILLAGE_B1, make_change, visit_data
+from tests.builders import (
+    OTHER_TOWNSHIP,
+    OTHER_VILLAGE,
+    PASSWORD,
+    TOWNSHIP_A,
+    TOWNSHIP_B,
+    VILLAGE_A1,
+    VILLAGE_B1,
+    make_change,
+    visit_data,
+)
 from tests.reliability.support import sqlite_unless_long
 
 # The visit each target stands for, and the doctor user who records it.
@@ -19,6 +29,7 @@ TARGETS = {
     "D3": ("d3", dict(doctor="D3", assignment="A3", place=VILLAGE_B1)),
     "D9": ("d9", dict(doctor="D9", assignment="A9", place=OTHER_VILLAGE, kind="posting")),
 }
+TOWNSHIPS = {"D1": TOWNSHIP_A, "D2": TOWNSHIP_A, "D3": TOWNSHIP_B, "D9": OTHER_TOWNSHIP}
 # role -> (user, how each target relates to that user)
 ROLES = {
     "doctor": (
@@ -135,6 +146,17 @@ def test_every_endpoint_answers_every_role_as_the_table_says(live: Any) -> None:
             ):
                 want[cell[:2] + (label,)] = expected(role, relation, "review")
                 got[cell[:2] + (label,)] = client.call(method, review_path, body).status_code
+
+            # County summaries (server/summaries_api.py): the target's township, the
+            # duty heatmap of its doctor. Reviewers' and admins' only, scoped like the rest.
+            township = TOWNSHIPS[target]
+            for label, summary_path in (
+                ("summary", f"/api/v1/summaries?month=2026-03&township={township}"),
+                ("summary xlsx", f"/api/v1/summaries.xlsx?month=2026-03&township={township}"),
+                ("heatmap", f"/api/v1/summaries/charts/duty-heatmap.svg?doctor={doctor}"),
+            ):
+                want[cell[:2] + (label,)] = expected(role, relation, "review")
+                got[cell[:2] + (label,)] = client.call("GET", summary_path).status_code
 
             corrected = dict(data, patients=data["patients"] + 1)
             put = client.call("PUT", path, {"base_version": 1, "data": corrected})
