@@ -112,13 +112,17 @@ def init_app(app: Flask) -> None:
 # --- language ------------------------------------------------------------------------
 
 
-def _(text: str, **values: Any) -> str:
-    return translate(text, g.get("lang", DEFAULT_LANGUAGE), **values)
-
-
 def _language() -> str:
-    wanted = request.cookies.get(LANG_COOKIE)
-    return wanted if wanted in LANGUAGES else DEFAULT_LANGUAGE
+    """The language of this request: the cookie's, else zh-CN. Kept in `g`, and worked out
+    here too for an error raised before the blueprint's own hook (a throttled login)."""
+    if "lang" not in g:
+        wanted = request.cookies.get(LANG_COOKIE)
+        g.lang = wanted if wanted in LANGUAGES else DEFAULT_LANGUAGE
+    return str(g.lang)
+
+
+def _(text: str, **values: Any) -> str:
+    return translate(text, _language(), **values)
 
 
 def _safe_next(target: str | None) -> str | None:
@@ -182,7 +186,7 @@ def _home_of(user: User) -> str:
 
 @bp.before_request
 def _before() -> None:
-    g.lang = _language()
+    _language()
     # Before anything reads the form: a writing request without a valid token stops here.
     csrf.protect()
     g.user = _signed_in_user()
@@ -194,7 +198,7 @@ def _page_headers(response: Any) -> Any:
     # Flask-WTF compares the Referer with the host on HTTPS posts; same-origin keeps it
     # for this site's own forms and still sends nothing to other sites.
     response.headers["Referrer-Policy"] = "same-origin"
-    response.headers["Content-Language"] = g.get("lang", DEFAULT_LANGUAGE)
+    response.headers["Content-Language"] = _language()
     response.vary.add("Cookie")
     return _gzipped(response)
 
@@ -223,7 +227,7 @@ def _gzipped(response: Any) -> Any:
 
 @bp.app_context_processor
 def _template_globals() -> dict[str, Any]:
-    lang = g.get("lang", DEFAULT_LANGUAGE)
+    lang = _language()
     return {
         "_": _,
         "lang": lang,

@@ -237,6 +237,9 @@ def test_the_page_and_the_api_share_one_login_budget(app: Any) -> None:
     throttled = pages.post("/login", {"username": "rev_a", "password": "correct-horse-battery"})
     assert throttled.status_code == 429 and throttled.mimetype == "text/html"
     assert "尝试次数过多" in text(throttled)
+    pages.get("/lang/en")
+    in_english = pages.post("/login", {"username": "rev_a", "password": "x"})
+    assert in_english.status_code == 429 and "Too many attempts" in text(in_english)
     assert (
         pages.post("/login", {"username": "rev_b", "password": "correct-horse-battery"}).status_code
         == 302
