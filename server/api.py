@@ -97,9 +97,15 @@ def push() -> ResponseReturnValue:
         ) from exc
     except BatchFormatError as exc:
         raise ApiError(400, ErrorCode.INVALID_REQUEST, str(exc), errors=exc.errors) from exc
+    return jsonify(_push(batch))
+
+
+def _push(batch: PushBatch) -> dict[str, Any]:
+    """Apply a batch as the caller: approved weeks it touches reopen in its transaction,
+    flags are re-evaluated after it commits."""
     with _clock_lock:
         clock = _server_clock()
-    answer = sync_service.push(
+    return sync_service.push(
         db.session,
         current_actor(),
         batch,
@@ -107,7 +113,6 @@ def push() -> ResponseReturnValue:
         after_push=reevaluate_flags,
         in_transaction=review.reopen_weeks_touched,
     )
-    return jsonify(answer)
 
 
 def rules_as_of() -> date:
@@ -297,16 +302,7 @@ def correct_record(collection: str, record_id: str) -> ResponseReturnValue:
     batch = PushBatch(
         device_id="server", batch_id=change.change_id, sent_at=None, clock=None, items=[change]
     )
-    with _clock_lock:
-        clock = _server_clock()
-    result = sync_service.push(
-        db.session,
-        current_actor(),
-        batch,
-        clock,
-        after_push=reevaluate_flags,
-        in_transaction=review.reopen_weeks_touched,
-    )["results"][0]
+    result = _push(batch)["results"][0]
     if result["status"] == Status.REJECTED:
         raise ApiError(
             400,

@@ -173,6 +173,19 @@ _DROP = object()
 DROP: Any = _DROP  # visit_data(lat=DROP) leaves the field out
 
 
+def posting_day(day: int) -> dict[str, Any]:
+    """A morning of D2's posting at VILLAGE_A1 on 2026-01-`day` (2026-W02 from the 5th)."""
+    return visit_data(
+        doctor="D2",
+        assignment="A2",
+        place=VILLAGE_A1,
+        kind="posting",
+        check_in=f"2026-01-{day:02d}T08:00:00+08:00",
+        check_out=f"2026-01-{day:02d}T12:30:00+08:00",
+        recorded_at=f"2026-01-{day:02d}T12:40:00+08:00",
+    )
+
+
 def new_id() -> str:
     return uuid.uuid4().hex
 

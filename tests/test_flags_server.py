@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from tests.builders import VILLAGE_A1, make_change, visit_data
+from tests.builders import make_change, posting_day, visit_data
 
 AS_OF = "2026-01-11"  # the Sunday that ends 2026-W02, the first week of D2's posting
 WEEK = "2026-W02"
@@ -18,18 +18,6 @@ POSTING_WEEK_KEY = f"posting.days_per_week|assignment|A2|{WEEK}"
 @pytest.fixture
 def app_overrides() -> dict[str, Any]:
     return {"ZHUXUN_RULES_AS_OF": AS_OF}
-
-
-def posting_day(day: int) -> dict[str, Any]:
-    return visit_data(
-        doctor="D2",
-        assignment="A2",
-        place=VILLAGE_A1,
-        kind="posting",
-        check_in=f"2026-01-{day:02d}T08:00:00+08:00",
-        check_out=f"2026-01-{day:02d}T12:30:00+08:00",
-        recorded_at=f"2026-01-{day:02d}T12:40:00+08:00",
-    )
 
 
 def flag(client: Any, key: str) -> dict[str, Any] | None:

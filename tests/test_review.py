@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.builders import VILLAGE_A1, VILLAGE_A2, make_change, visit_data
+from tests.builders import VILLAGE_A1, VILLAGE_A2, make_change, posting_day, visit_data
 
 AS_OF = "2026-01-11"  # the Sunday that ends 2026-W02, the first week of D2's posting
 POSTING_WEEK_KEY = "posting.days_per_week|assignment|A2|2026-W02"
@@ -23,18 +23,6 @@ def app_overrides() -> dict[str, Any]:
 
 def post(client: Any, path: str, body: Any = None) -> Any:
     return client.http.post(client.url(f"/review{path}"), json=body, timeout=30)
-
-
-def posting_day(day: int) -> dict[str, Any]:
-    return visit_data(
-        doctor="D2",
-        assignment="A2",
-        place=VILLAGE_A1,
-        kind="posting",
-        check_in=f"2026-01-{day:02d}T08:00:00+08:00",
-        check_out=f"2026-01-{day:02d}T12:30:00+08:00",
-        recorded_at=f"2026-01-{day:02d}T12:40:00+08:00",
-    )
 
 
 def audit(client: Any, **params: Any) -> list[dict[str, Any]]:

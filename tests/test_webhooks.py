@@ -20,7 +20,7 @@ from sqlalchemy import select
 from server import webhooks
 from server.extensions import db
 from server.models import WebhookEvent
-from tests.builders import VILLAGE_A1, make_change, visit_data
+from tests.builders import make_change, posting_day
 
 SECRET = "s" * 40
 AS_OF = "2026-01-11"
@@ -91,18 +91,6 @@ def add_event(app: Any, *, at: datetime | None = None) -> str:
         )  # fmt: skip
         db.session.commit()
         return row.id
-
-
-def posting_day(day: int) -> dict[str, Any]:
-    return visit_data(
-        doctor="D2",
-        assignment="A2",
-        place=VILLAGE_A1,
-        kind="posting",
-        check_in=f"2026-01-{day:02d}T08:00:00+08:00",
-        check_out=f"2026-01-{day:02d}T12:30:00+08:00",
-        recorded_at=f"2026-01-{day:02d}T12:40:00+08:00",
-    )
 
 
 def test_a_flag_opened_by_a_push_and_a_send_back_are_each_one_event(api: Any, app: Any) -> None:
