@@ -92,13 +92,17 @@ def main() -> int:
     # Few doctors over three and a half years, so one (a posting doctor) has N visits.
     scenario = common.county(0, doctors=6, start=date(2022, 1, 3), weeks=190)
     by_doctor = Counter(v["doctor"] for v in scenario["visits"])
-    (doctor, count), (other, _) = by_doctor.most_common(2)
+    doctor, count = by_doctor.most_common(1)[0]
     if count < n:
         raise SystemExit(f"the busiest doctor has {count} visits, wanted {n}")
     visits = [v for v in scenario["visits"] if v["doctor"] == doctor][:n]
     as_of = visits[-1]["check_in"][:10]
-    history = [v for v in scenario["visits"] if v["doctor"] == other and v["check_in"] <= as_of]
+    # (2): the other doctor with the most visits in the week to `as_of`.
     week_start = date.fromordinal(date.fromisoformat(as_of).toordinal() - 6).isoformat()
+    in_week = Counter(v["doctor"] for v in scenario["visits"]
+                      if week_start <= v["check_in"][:10] <= as_of and v["doctor"] != doctor)  # fmt: skip
+    other = in_week.most_common(1)[0][0]
+    history = [v for v in scenario["visits"] if v["doctor"] == other and v["check_in"] <= as_of]
     week = [v for v in history if v["check_in"][:10] >= week_start]
     history = history[: len(history) - len(week)]
     scenario["visits"] = []

@@ -1,6 +1,7 @@
 """Where a production push spends its time: a profile of the push view, in process.
 
-    python bench/profile_push.py [--visits N] [--doctors D] [--batch B] [--cprofile] [--top K]
+    python bench/profile_push.py [--visits N] [--doctors D] [--batch B] [--postgresql]
+                                  [--cprofile] [--top K] [--html FILE]
 
 The app from `create_app` on a temporary SQLite file (the pragmas of production), the demo
 county imported without visits and evaluated, one doctor user a doctor; then each doctor's
@@ -13,6 +14,7 @@ re-evaluation.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import cProfile
 import io
 import os
@@ -32,14 +34,22 @@ def main() -> int:
     parser.add_argument("--cprofile", action="store_true", help="cProfile, not pyinstrument")
     parser.add_argument("--top", type=int, default=30, help="cProfile: functions shown")
     parser.add_argument("--html", help="pyinstrument: also write the HTML report here")
+    parser.add_argument("--postgresql", action="store_true",
+                        help="a fresh schema of the PostgreSQL at 127.0.0.1:5432, not SQLite")  # fmt: skip
     args = parser.parse_args()
     scenario = common.county(args.visits, doctors=args.doctors)
     visits = scenario["visits"]
     doctors = sorted({v["doctor"] for v in visits})
     bodies = common.batches_by_doctor(visits, args.batch)
-    with common.workdir("profile-push") as work:
+    with contextlib.ExitStack() as stack:
+        work = stack.enter_context(common.workdir("profile-push"))
+        url = (
+            stack.enter_context(common.pg_schema("profile_push"))
+            if args.postgresql
+            else f"sqlite:///{work / 'z.sqlite3'}"
+        )
         os.environ.update(
-            ZHUXUN_DATABASE_URL=f"sqlite:///{work / 'z.sqlite3'}",
+            ZHUXUN_DATABASE_URL=url,
             ZHUXUN_SECRET_KEY=secrets.token_urlsafe(48),
             ZHUXUN_ENV="production",
         )
@@ -92,6 +102,9 @@ def main() -> int:
                     assert summary["rejected"] == 0, answer.get_data(as_text=True)[:2000]
         elapsed = time.perf_counter() - started
         api.reevaluate_flags = original
+        with app.app_context():
+            db.session.remove()
+            db.engine.dispose()  # before the schema is dropped
     print(profiler.text())
     print(f"{len(visits)} visits of {len(doctors)} doctors in {elapsed:.2f} s under "
           f"{profiler.name} ({len(visits) / elapsed:.0f} visits/s); flag re-evaluation "
