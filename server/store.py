@@ -16,7 +16,7 @@ from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, bindparam, insert, select, true, update
+from sqlalchemy import ColumnElement, bindparam, insert, inspect, select, true, update
 from sqlalchemy.orm import Session
 
 from server.models import SyncApplied, SyncConflict, SyncCounter, SyncRecord
@@ -436,10 +436,9 @@ class SqlSyncStore(SyncStore):
         if updates:
             session.execute(_UPDATE_BY_KEY, updates)
         # An ORM copy of a row written here, loaded earlier in this session, is now stale.
-        for key in dirty if session.identity_map else ():
-            cached = session.identity_map.get(session.identity_key(SyncRecord, key))
-            if cached is not None:
-                session.expire(cached)
+        for obj in [o for o in session.identity_map.values() if isinstance(o, SyncRecord)]:
+            if inspect(obj).identity in dirty:  # the key as loaded, no refresh
+                session.expire(obj)
         if self.projector is None:
             return
         write_many = getattr(self.projector, "write_many", None)
