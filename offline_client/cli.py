@@ -44,7 +44,14 @@ from offline_client.store import (
     open_store,
 )
 from offline_client.sync import run_sync
-from sync.protocol import FLAGS, LEAVE, PLACES, VISITS
+from sync.protocol import (
+    DEFAULT_MAX_BATCH_CHANGES,
+    FLAGS,
+    LEAVE,
+    MAX_PULL_LIMIT,
+    PLACES,
+    VISITS,
+)
 from sync.records import JSON
 
 APP_NAME = "zhuxun-client"
@@ -371,13 +378,20 @@ def leave_list(obj: Context, as_json: bool) -> None:
 
 @cli.command("sync")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
-@click.option("--batch-size", type=click.IntRange(1, 500), default=500, show_default=True)
+@click.option(
+    "--batch-size",
+    type=click.IntRange(1, DEFAULT_MAX_BATCH_CHANGES),
+    default=DEFAULT_MAX_BATCH_CHANGES,
+    show_default=True,
+    help="Changes a push at most (halved on its own if the server refuses a batch as too large).",
+)
 @click.option(
     "--pull-limit",
-    type=click.IntRange(1, 5000),
+    type=click.IntRange(1, MAX_PULL_LIMIT),
     envvar="ZHUXUN_CLIENT_PULL_LIMIT",
-    default=500,
+    default=MAX_PULL_LIMIT,
     show_default=True,
+    help="Changes a pull page at most (the server also bounds a page by its size in bytes).",
 )
 @click.pass_obj
 def sync_command(obj: Context, as_json: bool, batch_size: int, pull_limit: int) -> None:
