@@ -103,11 +103,13 @@ class Actor:
     def is_doctor(self) -> bool:
         return self.role == DOCTOR
 
-    def owns(self, model: Any) -> ColumnElement[bool]:
+    def owns(self, model: Any, doctor_column: Any = None) -> ColumnElement[bool]:
         """The rows of `model` (any table with doctor_id, township_code and county_code
-        columns) in this actor's scope: the SQL form of `may_see`."""
+        columns; `doctor_column` names another column for the doctor, e.g. Doctor.id) in
+        this actor's scope: the SQL form of `may_see`."""
         if self.role == DOCTOR:
-            return model.doctor_id == self.doctor_id  # type: ignore[no-any-return]
+            column = model.doctor_id if doctor_column is None else doctor_column
+            return column == self.doctor_id  # type: ignore[no-any-return]
         if self.role == TOWNSHIP_REVIEWER:
             return model.township_code == self.township_code  # type: ignore[no-any-return]
         return model.county_code == self.county_code  # type: ignore[no-any-return]

@@ -167,13 +167,7 @@ def audit_log(
     limit: int = 200,
 ) -> list[dict[str, Any]]:
     """The decisions on subjects the actor may see, oldest first."""
-    query = select(AuditEntry)
-    if actor.is_doctor:
-        query = query.where(AuditEntry.doctor_id == actor.doctor_id)
-    elif actor.township_code is not None:
-        query = query.where(AuditEntry.township_code == actor.township_code)
-    else:
-        query = query.where(AuditEntry.county_code == actor.county_code)
+    query = select(AuditEntry).where(actor.owns(AuditEntry))
     if subject_type:
         query = query.where(AuditEntry.subject_type == subject_type)
     if subject_id:

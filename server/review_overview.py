@@ -34,13 +34,7 @@ def recent_weeks(until: date, count: int) -> list[str]:
 
 
 def _doctors_in_scope(session: Session, actor: Actor, township: str | None) -> list[Doctor]:
-    query = select(Doctor)
-    if actor.is_doctor:
-        query = query.where(Doctor.id == actor.doctor_id)
-    elif actor.township_code is not None:
-        query = query.where(Doctor.township_code == actor.township_code)
-    else:
-        query = query.where(Doctor.county_code == actor.county_code)
+    query = select(Doctor).where(actor.owns(Doctor, doctor_column=Doctor.id))
     if township:
         query = query.where(Doctor.township_code == township)
     return list(session.scalars(query.order_by(Doctor.township_code, Doctor.id)))
