@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from rules.model import DUTY_KINDS
+
 # Field types a definition may use; forms.schemas maps each to a marshmallow field.
 ID = "id"
 TEXT = "text"
@@ -14,7 +16,6 @@ DATETIME = "datetime"
 DATE = "date"
 CHOICE = "choice"
 
-VISIT_KINDS = ("posting", "patrol", "sitin")
 LEAVE_STATUSES = ("pending", "approved", "refused")
 
 # A visit longer than this is not a duty visit but a typing mistake (an overnight posting
@@ -73,7 +74,7 @@ VISIT_V1 = FormDef(
         FieldDef("doctor", ID, "医生", "Doctor"),
         FieldDef("assignment", ID, "派驻/巡诊任务", "Assignment", required=False, allow_none=True),
         FieldDef("place", ID, "地点（行政区划代码）", "Place (administrative code)"),
-        FieldDef("kind", CHOICE, "类型", "Kind", choices=VISIT_KINDS),
+        FieldDef("kind", CHOICE, "类型", "Kind", choices=DUTY_KINDS),
         FieldDef("check_in", DATETIME, "到岗时间", "Check-in"),
         FieldDef("check_out", DATETIME, "离岗时间", "Check-out"),
         FieldDef("patients", INTEGER, "诊疗人次", "Patients seen", minimum=0, maximum=10_000),

@@ -13,7 +13,9 @@ PLACE_LEVELS = ("county", "township", "village")
 QUALIFICATIONS = ("physician", "assistant_physician", "village_doctor", "other")
 # 执业(助理)医师: the qualifications the staffing share counts (RULES.md, staffing.qualified_share).
 QUALIFIED = frozenset({"physician", "assistant_physician"})
-ASSIGNMENT_KINDS = ("posting", "patrol", "sitin")
+# The three duty kinds (驻 posting, 巡 patrol, 坐诊 sit-in): the one definition every package uses.
+POSTING, PATROL, SITIN = "posting", "patrol", "sitin"
+DUTY_KINDS = (POSTING, PATROL, SITIN)
 SLOTS = ("am", "pm")
 LEAVE_STATUSES = ("pending", "approved", "refused")
 

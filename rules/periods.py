@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import calendar as _stdcal
 from collections.abc import Iterator
-from datetime import date, timedelta
+from datetime import date, timedelta, timezone
 
 DateRange = tuple[date, date]
 ONE_DAY = timedelta(days=1)
+# China Standard Time (UTC+8, no daylight saving): the day a visit belongs to and "today"
+# of a live evaluation are China's, whatever the server's or the device's own zone.
+CHINA_TZ = timezone(timedelta(hours=8))
 
 
 def week_start(day: date) -> date:

@@ -11,7 +11,7 @@ from datetime import date, datetime
 from typing import Any, TypeVar
 
 from rules.model import (
-    ASSIGNMENT_KINDS,
+    DUTY_KINDS,
     LEAVE_STATUSES,
     PLACE_LEVELS,
     QUALIFICATIONS,
@@ -178,7 +178,7 @@ def _assignment(r: _Reader) -> Assignment:
     return Assignment(
         id=r.text("id"),
         doctor=r.text("doctor"),
-        kind=r.text("kind", choices=ASSIGNMENT_KINDS),
+        kind=r.text("kind", choices=DUTY_KINDS),
         places=tuple(places),
         start=start,
         end=end,
@@ -195,7 +195,7 @@ def _visit(r: _Reader) -> Visit:
         doctor=r.text("doctor"),
         assignment=r.text("assignment", required=False),
         place=r.text("place"),
-        kind=r.text("kind", choices=ASSIGNMENT_KINDS),
+        kind=r.text("kind", choices=DUTY_KINDS),
         check_in=check_in,
         check_out=check_out,
         patients=r.integer("patients", required=False) or 0,

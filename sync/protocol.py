@@ -22,7 +22,8 @@ ASSIGNMENTS = "assignments"
 DOCTORS = "doctors"
 CONFLICTS = "conflicts"
 FLAGS = "flags"
-SERVER_COLLECTIONS = frozenset({PLACES, ASSIGNMENTS, DOCTORS, CONFLICTS, FLAGS})
+REVIEWS = "reviews"  # send-backs a reviewer wrote, pulled by the doctor's devices
+SERVER_COLLECTIONS = frozenset({PLACES, ASSIGNMENTS, DOCTORS, CONFLICTS, FLAGS, REVIEWS})
 
 
 class Op(StrEnum):
