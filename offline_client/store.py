@@ -24,7 +24,7 @@ Every write of a record and the change it queues is one transaction, and so is e
 stored answer and every pulled page with its cursor: a process killed at any point leaves
 either all of it or none of it.
 
-`LocalStore` implements the storage contract `sync.store.SyncStore`, so the same contract
+`LocalStore` implements the storage contract `sync.storage.SyncStore`, so the same contract
 tests run against it as against the server's stores.
 """
 
@@ -61,7 +61,7 @@ from sync.protocol import (
     Status,
 )
 from sync.records import JSON, Change, ChangeResult, FieldErrors, Record
-from sync.store import ChangePage, Conflict, SyncStore, decode_cursor, encode_cursor
+from sync.storage import ChangePage, Conflict, SyncStore, decode_cursor, encode_cursor
 
 # The server-written collection of send-backs (server/review.py REVIEWS): a reviewer's
 # comment on a visit of this doctor, pulled like any other record.
@@ -1078,7 +1078,7 @@ class LocalStore(SyncStore):
         """Apply one change by the merge rule, with this store as the authority.
 
         The device's own edits go through `save`/`delete` and the outbox instead; `apply`
-        is the contract (`sync.store.SyncStore`) that every store honours the same way.
+        is the contract (`sync.storage.SyncStore`) that every store honours the same way.
         """
         with self.transaction():
             prior = list(

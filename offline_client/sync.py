@@ -37,7 +37,7 @@ from sync.protocol import (
     ErrorCode,
 )
 from sync.records import JSON, Change, valid_id
-from sync.store import Conflict
+from sync.storage import Conflict
 
 CRASH_ENV = "ZHUXUN_CLIENT_CRASH_AT"
 CRASH_POINTS = ("before_push", "after_push", "mid_pull")

@@ -39,7 +39,7 @@ from sync.records import (
     parse_push,
     valid_id,
 )
-from sync.store import InvalidCursor
+from sync.storage import InvalidCursor
 
 log = logging.getLogger(__name__)
 bp = Blueprint("api", __name__, url_prefix="/api/v1")

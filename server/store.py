@@ -1,4 +1,4 @@
-"""The server's implementation of the sync storage contract (`sync.store.SyncStore`) on
+"""The server's implementation of the sync storage contract (`sync.storage.SyncStore`) on
 SQLAlchemy, for SQLite and PostgreSQL alike.
 
 Every writing transaction starts by locking the one `sync_counter` row and holds it to
@@ -23,7 +23,7 @@ from server.models import SyncApplied, SyncConflict, SyncCounter, SyncRecord
 from sync.merge import Action, decide
 from sync.protocol import CONFLICTS, ErrorCode, Op, Status
 from sync.records import JSON, Change, ChangeResult, Record
-from sync.store import ChangePage, Conflict, SyncStore, decode_cursor, encode_cursor
+from sync.storage import ChangePage, Conflict, SyncStore, decode_cursor, encode_cursor
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,7 +22,7 @@ from server.store import RecordScope, SqlSyncStore, WriteContext, WrittenRecord,
 from sync.clock import ClockDriftError, ClockFormatError, HLCTimestamp, HybridLogicalClock
 from sync.protocol import DEFAULT_MAX_PULL_BYTES, LEAVE, VISITS, ErrorCode, Op, Status
 from sync.records import Change, ChangeResult, PushBatch, rejected
-from sync.store import encode_cursor
+from sync.storage import encode_cursor
 
 # A device clock further ahead than this is not merged into the server's clock.
 MAX_CLOCK_DRIFT_MS = 5 * 60 * 1000

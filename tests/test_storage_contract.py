@@ -1,4 +1,4 @@
-"""One storage contract, run against every implementation of `sync.store.SyncStore`:
+"""One storage contract, run against every implementation of `sync.storage.SyncStore`:
 the server's store on SQLite and on PostgreSQL, and the offline client's store
 (Kinto's pattern: kinto/core/storage/testing.py)."""
 
@@ -12,7 +12,7 @@ import pytest
 
 from sync.protocol import Op, Status
 from sync.records import Change
-from sync.store import InvalidCursor, SyncStore
+from sync.storage import InvalidCursor, SyncStore
 from tests.conftest import app_config
 
 
