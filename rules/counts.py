@@ -14,10 +14,12 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from rules.engine import Index, _Context, weekly_measures
+from rules.context import EvaluationContext
+from rules.index import Index
 from rules.model import Scenario
 from rules.periods import DateRange
 from rules.ruleset import RuleSet
+from rules.weekly import weekly_measures
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,7 +62,7 @@ def weekly_counts(
     is listed only when the rule set has the assignment kind's weekly rule on."""
     index = Index(data, as_of)
     scope = set(doctors) if doctors is not None else None
-    ctx = _Context(index, ruleset, as_of, scope, period)
+    ctx = EvaluationContext(index, ruleset, as_of, scope, period)
     out = []
     for a in data.assignments:
         if scope is not None and a.doctor not in scope:

@@ -1,5 +1,7 @@
+"""The weekly requirement (rules/weekly.py): posting.days_per_week, sitin.days_per_week,
+patrol.per_week."""
+
 from rules import AT_RISK, VIOLATION
-from rules.engine import split_by_date
 from tests.rules.builders import (
     by_period,
     daily,
@@ -16,6 +18,17 @@ RULE = "posting.days_per_week"
 
 def weeks_flagged(as_of, **sections):
     return by_period(flags_of(RULE, make_scenario(**sections), as_of))
+
+
+SLOTS = [{"weekday": 2, "slot": "am"}, {"weekday": 4, "slot": "am"}]
+
+
+def patrol(**overrides):
+    return make_assignment(kind="patrol", places=["V2"], slots=SLOTS) | overrides
+
+
+def session(day, **overrides):
+    return make_visit(day, **({"place": "V2", "kind": "patrol", "hours": 3.5} | overrides))
 
 
 def test_five_duty_days_in_a_full_week_pass_and_four_fail():
@@ -176,24 +189,6 @@ def test_visits_after_the_evaluation_date_are_not_yet_facts():
     assert flagged["2026-W10"].measured == 0
 
 
-def test_a_visit_across_midnight_credits_each_date_with_its_own_hours():
-    night = make_visit("2026-03-02", start="20:00", hours=8)
-    visit = make_scenario(assignments=[make_assignment()], visits=[night]).visits[0]
-    assert [(d.isoformat(), h) for d, h in split_by_date(visit)] == [
-        ("2026-03-02", 4.0),
-        ("2026-03-03", 4.0),
-    ]
-    visits = [night] + daily("2026-03-04", "2026-03-06")  # 2 + 3 duty days
-    assert weeks_flagged("2026-03-08", assignments=[make_assignment()], visits=visits) == {}
-    late = [make_visit("2026-03-02", start="22:00", hours=4)] + daily("2026-03-04", "2026-03-06")
-    assert (
-        weeks_flagged("2026-03-08", assignments=[make_assignment()], visits=late)[
-            "2026-W10"
-        ].measured
-        == 3
-    )
-
-
 def test_a_year_the_calendar_does_not_know_is_judged_on_weekdays_and_the_flag_says_so():
     assignment = make_assignment(start="2031-01-06", end="2031-12-31")
     flag = weeks_flagged("2031-01-12", assignments=[assignment], visits=[])["2031-W02"]
@@ -202,79 +197,42 @@ def test_a_year_the_calendar_does_not_know_is_judged_on_weekdays_and_the_flag_sa
     assert "fallback:weekdays" in flag.explanation_en and "fallback:weekdays" in flag.explanation_zh
 
 
-def test_a_posting_shorter_than_six_months_is_flagged_at_the_boundary():
-    rule = "posting.min_duration"
-    six = make_assignment(start="2026-01-05", end="2026-07-04")
-    short = make_assignment(start="2026-01-05", end="2026-07-03")
-    assert flags_of(rule, make_scenario(assignments=[six]), "2026-12-31") == []
-    [flag] = flags_of(rule, make_scenario(assignments=[short]), "2026-12-31")
-    assert (flag.status, flag.period, flag.measured, flag.required) == (
-        VIOLATION,
-        "2026-01-05/2026-07-03",
-        180,
-        181,
-    )
-    [planned] = flags_of(rule, make_scenario(assignments=[short]), "2026-03-01")
-    assert planned.status == AT_RISK
+def test_two_half_day_sessions_a_week_pass_and_one_fails():
+    rule = "patrol.per_week"
+    two = [session("2026-03-03"), session("2026-03-05")]
+    assert flags_of(rule, make_scenario(assignments=[patrol()], visits=two), "2026-03-08") == []
+    [flag] = flags_of(rule, make_scenario(assignments=[patrol()], visits=two[:1]), "2026-03-08")
+    assert (flag.period, flag.measured, flag.required, flag.status) == ("2026-W10", 1, 2, VIOLATION)
 
 
-def test_an_open_ended_posting_is_not_flagged_for_duration():
-    open_ended = make_assignment(end=None)
-    assert (
-        flags_of("posting.min_duration", make_scenario(assignments=[open_ended]), "2027-01-01")
-        == []
-    )
-
-
-def test_a_gap_of_thirteen_days_passes_and_fourteen_fails():
-    rule = "posting.continuity"
-    thirteen = [make_visit("2026-03-02"), make_visit("2026-03-16")]  # 3-15 March: 13 days
-    fourteen = [make_visit("2026-03-02"), make_visit("2026-03-17")]
-    assert (
-        flags_of(
-            rule, make_scenario(assignments=[make_assignment()], visits=thirteen), "2026-03-17"
-        )
-        == []
-    )
+def test_at_most_two_sessions_count_on_one_date():
+    rule = "patrol.per_week"
+    three = [
+        session("2026-03-03", start="08:00"),
+        session("2026-03-03", start="12:00"),
+        session("2026-03-03", start="16:00"),
+    ]
+    assert flags_of(rule, make_scenario(assignments=[patrol()], visits=three), "2026-03-08") == []
     [flag] = flags_of(
-        rule, make_scenario(assignments=[make_assignment()], visits=fourteen), "2026-03-17"
+        rule, make_scenario(assignments=[patrol()], visits=three), "2026-03-08", min_sessions=3
     )
-    assert (flag.period, flag.measured, flag.required) == ("2026-03-03", 14, 13)
-    assert flag.scope[0].isoformat() == "2026-03-02" and flag.scope[1].isoformat() == "2026-03-17"
+    assert flag.measured == 2
 
 
-def test_approved_leave_inside_a_gap_breaks_it():
-    rule = "posting.continuity"
-    visits = [make_visit("2026-03-02"), make_visit("2026-03-20")]
-    leave = [make_leave(start="2026-03-10", end="2026-03-10")]
+def test_a_patrol_week_inside_the_spring_festival_owes_nothing():
+    assignment = patrol(start="2026-02-09")
+    assert "2026-W08" not in by_period(
+        flags_of("patrol.per_week", make_scenario(assignments=[assignment]), "2026-03-01")
+    )
+
+
+def test_sitin_one_duty_day_a_week_passes_and_none_fails():
+    rule = "sitin.days_per_week"
+    sitin = make_assignment(kind="sitin", places=["T1"])
+    one = [make_visit("2026-03-04", place="T1", kind="sitin")]
     assert (
-        flags_of(
-            rule,
-            make_scenario(assignments=[make_assignment()], visits=visits, leave=leave),
-            "2026-03-20",
-        )
+        flags_of(rule, make_scenario(assignments=[sitin], visits=one), "2026-03-08", base="laiyang")
         == []
     )
-    pending = [make_leave(start="2026-03-10", end="2026-03-10", status="pending")]
-    assert (
-        len(
-            flags_of(
-                rule,
-                make_scenario(assignments=[make_assignment()], visits=visits, leave=pending),
-                "2026-03-20",
-            )
-        )
-        == 1
-    )
-
-
-def test_a_gap_running_to_the_end_of_a_finished_posting_is_not_called_open():
-    rule = "posting.continuity"
-    scenario = make_scenario(
-        assignments=[make_assignment(end="2026-03-31")], visits=[make_visit("2026-03-02")]
-    )
-    [ended] = flags_of(rule, scenario, "2026-04-30")
-    assert ended.measured == 29 and "still open" not in ended.explanation_en
-    [running] = flags_of(rule, scenario, "2026-03-20")
-    assert running.measured == 18 and "still open on 2026-03-20" in running.explanation_en
-    assert running.key == ended.key  # the same gap, keyed by its first date
+    [flag] = flags_of(rule, make_scenario(assignments=[sitin]), "2026-03-08", base="laiyang")
+    assert (flag.measured, flag.required) == (0, 1)

@@ -1,0 +1,16 @@
+"""Distances on the Earth's surface, one Earth radius for the whole project."""
+
+from __future__ import annotations
+
+import math
+
+# The IUGG mean Earth radius (6,371.0088 km): the one radius every distance uses.
+EARTH_RADIUS_KM = 6371.0088
+
+
+def haversine_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    """Great-circle distance in km between two (latitude, longitude) points in degrees."""
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    dp, dl = p2 - p1, math.radians(lon2 - lon1)
+    h = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
+    return 2 * EARTH_RADIUS_KM * math.asin(min(1.0, math.sqrt(h)))
