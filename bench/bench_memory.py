@@ -33,10 +33,10 @@ from pathlib import Path
 
 import common
 
-from offline_client.api import ServerAPI
+from offline_client.local import LocalStore, open_store
+from offline_client.server_api import ServerAPI
 from offline_client.session import Session
-from offline_client.store import LocalStore, open_store
-from offline_client.sync import run_sync
+from offline_client.sync_loop import run_sync
 from sync.clock import HLCTimestamp, HybridLogicalClock
 
 ADMIN = "county-admin"

@@ -3,8 +3,8 @@ quiet), and seconds to sync over a simulated 2G link.
 
     python bench/bench_wire.py [--short] [--visits N] [--kbit-s K] [--rtt-ms R] [--no-save]
 
-The real offline client (its store, `offline_client.api.ServerAPI` and
-`offline_client.sync.run_sync`) against `zhuxun serve`, through bench/slow_link.py (a relay
+The real offline client (its store, `offline_client.server_api.ServerAPI` and
+`offline_client.sync_loop.run_sync`) against `zhuxun serve`, through bench/slow_link.py (a relay
 on loopback at 50 kbit/s and 300 ms RTT each way, as 2G). Every HTTP exchange is counted
 as the client's `requests` sees it: bodies as they went over the wire (gzip where sent so)
 and header bytes. Compared in the same run with the gzip size of the bare records.
@@ -32,9 +32,9 @@ import common
 import requests
 from slow_link import SlowLink
 
-from offline_client.api import ServerAPI
-from offline_client.store import LocalStore, open_store
-from offline_client.sync import SyncSummary, run_sync
+from offline_client.local import LocalStore, open_store
+from offline_client.server_api import ServerAPI
+from offline_client.sync_loop import SyncSummary, run_sync
 
 
 class CountingHTTP(requests.Session):

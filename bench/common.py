@@ -44,7 +44,7 @@ RESULTS = ROOT / "docs" / "benchmarks.md"
 PASSWORD = "bench-password-" + "x" * 8  # a throwaway server's users; never reused
 WORKERS, THREADS = 2, 4  # `zhuxun serve` defaults; the bare server is served the same way
 SEED = 2026
-CLIENT_BATCH = DEFAULT_MAX_BATCH_CHANGES  # the offline client's batch (offline_client/sync.py)
+CLIENT_BATCH = DEFAULT_MAX_BATCH_CHANGES  # the offline client's batch (offline_client/sync_loop.py)
 
 JSON = dict[str, Any]
 

@@ -14,9 +14,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from offline_client.api import ServerAPI  # noqa: E402
-from offline_client.store import open_store  # noqa: E402
-from offline_client.sync import run_sync  # noqa: E402
+from offline_client.local import open_store  # noqa: E402
+from offline_client.server_api import ServerAPI  # noqa: E402
+from offline_client.sync_loop import run_sync  # noqa: E402
 
 
 def peak_rss_mib() -> float:

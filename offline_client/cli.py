@@ -18,16 +18,20 @@ from typing import Any
 
 import click
 
-from offline_client.api import ServerAPI
 from offline_client.duty import (
     BadWeek,
     describe,
     flags_for_week,
     local_flags,
-    week_label,
-    week_range,
+    requested_week,
 )
 from offline_client.errors import ClientError, ConflictNotFound, RecordNotFound
+from offline_client.local import (
+    LocalStore,
+    UnknownCollection,
+    new_id,
+    open_store,
+)
 from offline_client.records import (
     checked,
     device_fields,
@@ -36,14 +40,11 @@ from offline_client.records import (
     parse_datetime,
     with_changes,
 )
+from offline_client.server_api import ServerAPI
 from offline_client.session import Session, clear_session, load_session, save_session
-from offline_client.store import (
-    LocalStore,
-    UnknownCollection,
-    new_id,
-    open_store,
-)
-from offline_client.sync import run_sync
+from offline_client.sync_loop import run_sync
+from rules.model import DUTY_KINDS
+from rules.periods import week_label
 from sync.protocol import (
     DEFAULT_MAX_BATCH_CHANGES,
     FLAGS,
@@ -195,7 +196,7 @@ def visit_options(required: bool):  # noqa: ANN201 - a decorator factory
             click.option("--place", required=required, help="The place's administrative code."),
             click.option(
                 "--kind",
-                type=click.Choice(["posting", "patrol", "sitin"]),
+                type=click.Choice(DUTY_KINDS),
                 required=required,
             ),
             click.option(
@@ -442,7 +443,7 @@ def status(obj: Context, as_json: bool, week: str | None) -> None:
     sync, this week's duty standing."""
     store = obj.store
     try:
-        days = week_range(week)
+        days = requested_week(week)
     except BadWeek as exc:
         raise click.BadParameter(str(exc), param_hint="--week") from exc
     try:
@@ -465,7 +466,7 @@ def status(obj: Context, as_json: bool, week: str | None) -> None:
         "conflicts": [view.to_json() for view in store.conflict_views(status="open")],
         "sent_back": [send_back.to_json() for send_back in store.send_backs()],
         "last_sync_at": store.last_sync_at,
-        "week": week_label(days),
+        "week": week_label(days[0]),
         "flags": flags,
         "flags_pulled": bool(pulled_flags),
         "flags_on_device": computed,

@@ -13,9 +13,9 @@ import re
 from datetime import date, timedelta
 from typing import Any
 
+from rules.periods import DateRange, label_range
 from sync.records import JSON, Record
 
-DateRange = tuple[date, date]
 _WEEK = re.compile(r"^(\d{4})-W(\d{2})$")
 _MONTH = re.compile(r"^(\d{4})-(\d{2})$")
 _YEAR = re.compile(r"^(\d{4})$")
@@ -25,8 +25,11 @@ class BadWeek(ValueError):
     """A week label that is not YYYY-Www."""
 
 
-def week_range(label: str | None = None, *, today: date | None = None) -> DateRange:
-    """Monday to Sunday of an ISO week label (2026-W11), or of the week of `today`."""
+def requested_week(label: str | None = None, *, today: date | None = None) -> DateRange:
+    """The week a person asked about (`status --week 2026-W11`): Monday to Sunday of that
+    ISO week label, or of the week of `today` when none was given. A malformed label is a
+    BadWeek with the hint a person needs; `rules.periods.label_range` reads any period label
+    (flags' too) and `rules.periods.week_label` names a week."""
     if label:
         match = _WEEK.match(label.strip())
         if not match:
@@ -41,11 +44,6 @@ def week_range(label: str | None = None, *, today: date | None = None) -> DateRa
     return monday, monday + timedelta(days=6)
 
 
-def week_label(week: DateRange) -> str:
-    iso = week[0].isocalendar()
-    return f"{iso.year}-W{iso.week:02d}"
-
-
 def period_range(period: object) -> DateRange | None:
     """The days a flag's period covers; None for a period this client cannot read."""
     if not isinstance(period, str) or not period:
@@ -56,7 +54,7 @@ def period_range(period: object) -> DateRange | None:
             start, _, end = text.partition("/")
             return date.fromisoformat(start), date.fromisoformat(end)
         if _WEEK.match(text):
-            return week_range(text)
+            return label_range(text)
         if match := _MONTH.match(text):
             year, month = int(match[1]), int(match[2])
             return date(year, month, 1), date(year, month, calendar.monthrange(year, month)[1])

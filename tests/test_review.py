@@ -150,7 +150,7 @@ def test_a_visit_sent_back_reaches_the_doctors_pull(api: Any) -> None:
 
     import sqlite_utils
 
-    from offline_client.store import LocalStore
+    from offline_client.local import LocalStore
 
     device = LocalStore(sqlite_utils.Database(memory=True))
     device.apply_pulled(pulled, "c")

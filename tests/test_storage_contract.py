@@ -33,7 +33,7 @@ def _server_store(
 
 
 def _client_store(tmp_path: Any) -> Iterator[SyncStore]:
-    from offline_client.store import open_store
+    from offline_client.local import open_store
 
     store = open_store(tmp_path / "device.sqlite3")
     yield store

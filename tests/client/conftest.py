@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from offline_client.store import LocalStore, new_id, open_store
+from offline_client.local import LocalStore, new_id, open_store
 
 
 def make_visit(**overrides: Any) -> dict[str, Any]:

@@ -11,7 +11,7 @@ import json
 from typing import Any
 
 from offline_client.errors import ServerUnreachable
-from offline_client.store import LocalStore
+from offline_client.local import LocalStore
 from sync.protocol import ErrorCode, Status
 from sync.records import ChangeResult, parse_change
 

@@ -8,9 +8,9 @@ import pytest
 from click.testing import CliRunner
 
 from offline_client.cli import STORE_FILE, cli
-from offline_client.duty import period_range, week_range
+from offline_client.duty import period_range
+from offline_client.local import open_store
 from offline_client.session import Session, save_session
-from offline_client.store import open_store
 from sync.protocol import FLAGS
 
 
@@ -173,12 +173,6 @@ def test_status_shows_the_doctors_flags_of_the_week_asked_for(data_dir):
 def test_a_flags_period_reads_as_the_days_it_covers(period, first, last):
     start, end = period_range(period)
     assert (start.isoformat(), end.isoformat()) == (first, last)
-
-
-def test_a_week_runs_monday_to_sunday():
-    from datetime import date
-
-    assert week_range(today=date(2026, 3, 12)) == (date(2026, 3, 9), date(2026, 3, 15))
 
 
 def test_a_server_address_without_a_scheme_is_refused(tmp_path):

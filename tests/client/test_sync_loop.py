@@ -8,8 +8,8 @@ import json
 import pytest
 
 from offline_client.errors import ServerRefused, ServerUnreachable
-from offline_client.store import open_store
-from offline_client.sync import IncompleteAnswer, SyncSummary, push, run_sync
+from offline_client.local import open_store
+from offline_client.sync_loop import IncompleteAnswer, SyncSummary, push, run_sync
 from sync.protocol import VISITS
 from tests.client.conftest import make_visit
 from tests.client.fakes import FakeServer

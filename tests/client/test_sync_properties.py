@@ -11,8 +11,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from offline_client.errors import ServerUnreachable
-from offline_client.store import open_store
-from offline_client.sync import run_sync
+from offline_client.local import open_store
+from offline_client.sync_loop import run_sync
 from sync.protocol import VISITS
 from tests.client.conftest import make_visit
 from tests.client.fakes import FakeServer

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from offline_client.api import ServerAPI
-from offline_client.store import LocalStore, open_store
+from offline_client.local import LocalStore, open_store
+from offline_client.server_api import ServerAPI
 from tests.builders import PASSWORD
 from tests.reliability.faults import FaultProxy
 

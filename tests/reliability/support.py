@@ -26,9 +26,9 @@ import pytest
 import requests
 from sqlalchemy import create_engine, text
 
-from offline_client.api import ServerAPI
-from offline_client.store import LocalStore, new_id, open_store
-from offline_client.sync import SyncSummary, run_sync
+from offline_client.local import LocalStore, new_id, open_store
+from offline_client.server_api import ServerAPI
+from offline_client.sync_loop import SyncSummary, run_sync
 from sync.protocol import VISITS
 from tests.builders import PASSWORD, TOWNSHIP_A, VILLAGE_A1, VILLAGE_A2, small_scenario, visit_data
 from tests.conftest import BACKENDS, PG_URL, make_app

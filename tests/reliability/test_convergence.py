@@ -1,5 +1,5 @@
 """Convergence, as a property: three tablets of two doctors (D1 has two) run the real offline
-client (offline_client.store + offline_client.sync) against the live server, through the
+client (offline_client.local + offline_client.sync_loop) against the live server, through the
 fault proxy. They add, edit, delete and settle conflicts offline in any order; a township
 reviewer corrects visits on the server (PUT /api/v1/visits/<id>); syncs lose answers, lose
 requests, arrive twice. Then everyone syncs until quiet, and:
@@ -24,11 +24,11 @@ import requests
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from offline_client.api import ServerAPI
 from offline_client.errors import ClientError
+from offline_client.local import LocalStore, open_store
+from offline_client.server_api import ServerAPI
 from offline_client.session import Session
-from offline_client.store import LocalStore, open_store
-from offline_client.sync import run_sync
+from offline_client.sync_loop import run_sync
 from sync.protocol import CONFLICTS, VISITS
 from tests.builders import PASSWORD, VILLAGE_A1, VILLAGE_A2, visit_data
 from tests.reliability.faults import (

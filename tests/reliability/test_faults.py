@@ -12,7 +12,7 @@ import pytest
 import requests
 
 from offline_client.errors import ServerUnreachable
-from offline_client.sync import run_sync
+from offline_client.sync_loop import run_sync
 from sync.batch import encode
 from sync.protocol import VISITS
 from tests.builders import make_change, visit_data

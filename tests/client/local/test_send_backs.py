@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from offline_client.store import REVIEWS, open_store
-from sync.protocol import VISITS
+from offline_client.local import open_store
+from sync.protocol import REVIEWS, VISITS
 from tests.client.conftest import accepted, make_visit
 
 SENT_AT = "2026-03-12T02:30:00+00:00"

@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from offline_client.api import ServerAPI
 from offline_client.errors import ClientError, ServerRefused
-from offline_client.store import LocalStore, RejectedChange, new_id
+from offline_client.local import LocalStore, RejectedChange, new_id
+from offline_client.server_api import ServerAPI
 from sync.batch import encode
 from sync.protocol import (
     B_BATCH_ID,

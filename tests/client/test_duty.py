@@ -1,12 +1,13 @@
-"""The device judges its own week with the same rules code as the server, offline."""
+"""The duty standing on the device (offline_client/duty.py): the device judges its own week
+with the same rules code as the server, offline; the week a person asks about."""
 
 from __future__ import annotations
 
 from datetime import date
 from pathlib import Path
 
-from offline_client.duty import local_flags
-from offline_client.store import open_store
+from offline_client.duty import local_flags, requested_week
+from offline_client.local import open_store
 from tests.builders import VILLAGE_A1, small_scenario, visit_data
 
 WEEK = (date(2026, 3, 9), date(2026, 3, 15))  # 2026-W11
@@ -64,3 +65,7 @@ def test_without_reference_data_the_device_says_nothing_rather_than_guess(tmp_pa
     store.save("visits", "v1", patrol(10))
     assert local_flags(store, "D1", WEEK, today=date(2026, 3, 16)) == []
     store.close()
+
+
+def test_a_week_runs_monday_to_sunday():
+    assert requested_week(today=date(2026, 3, 12)) == (date(2026, 3, 9), date(2026, 3, 15))

@@ -7,8 +7,8 @@ import json
 import pytest
 import requests
 
-from offline_client.api import ServerAPI
 from offline_client.errors import LoginRequired, ServerRefused, ServerUnreachable
+from offline_client.server_api import ServerAPI
 from offline_client.session import Session
 
 
