@@ -1,7 +1,8 @@
 """The storage contract for sync state, implemented by the server (SQLAlchemy) and the
-offline client (sqlite-utils), with one contract test class run against each
-(tests/test_storage_contract.py). Modelled on Kinto's storage base class and its
-backend-independent test suite (kinto/core/storage/testing.py).
+offline client (sqlite-utils), with one contract test class run against each: the suite
+ships beside it in sync/storage_testing.py and tests/test_storage_contract.py runs it on
+every store. Modelled on Kinto's storage base class and its backend-independent test suite
+(kinto/core/storage/testing.py).
 
 A store holds the latest version of each record (or its tombstone), applies incoming
 changes by the one merge rule of `sync.merge`, remembers the answer given to every change
