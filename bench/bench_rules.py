@@ -3,7 +3,7 @@ and the time to read the same rows into Python, side by side (issue 7, item 5).
 
     python bench/bench_rules.py [--short] [--doctors N] [--weeks W] [--no-save]
 
-A demo county (server/demo_data.py, seed 2026; full: 1,000 doctors x 26 weeks, about 150k
+A demo county (demo_county/generator.py, seed 2026; full: 1,000 doctors x 26 weeks, about 150k
 visits; short: 100 doctors x 8 weeks) is imported into a SQLite file with the importer
 (not timed). Then, in one process:
 

@@ -67,11 +67,11 @@ def main() -> int:
     parser.add_argument("--postgres", help="a postgresql+psycopg:// URL; default SQLite")
     args = parser.parse_args()
 
+    from demo_county import generate_county
     from server import charts, exports, review, summaries
     from server.app import create_app
     from server.auth import Actor
     from server.database import init_db
-    from server.demo_data import generate_county
     from server.extensions import db
     from server.flags import evaluate_all
 

@@ -34,7 +34,7 @@ import requests
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from server.demo_data import generate_county  # noqa: E402
+from demo_county import generate_county  # noqa: E402
 from sync.batch import encode  # noqa: E402
 from sync.clock import HybridLogicalClock  # noqa: E402
 from sync.protocol import DEFAULT_MAX_BATCH_CHANGES  # noqa: E402

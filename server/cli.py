@@ -204,7 +204,7 @@ def demo_command(
     serve: bool,
 ) -> None:
     """A demo county: generate it (--out), or run the whole demo (--run)."""
-    from server.demo_data import generate_county, summarize, write_scenario
+    from demo_county import generate_county, summarize, write_scenario
 
     sizes = {"townships": townships, "villages": villages, "doctors": doctors, "weeks": weeks}
     try:

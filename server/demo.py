@@ -21,7 +21,7 @@ from typing import Any
 import click
 import requests
 
-from server.demo_data import generate_county, summarize, write_scenario
+from demo_county import generate_county, summarize, write_scenario
 
 CHINA = timezone(timedelta(hours=8))
 DEMO_PASSWORD = "zhuxun-demo-2026"  # noqa: S105 - printed for the demo; development mode only

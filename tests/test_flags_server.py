@@ -131,10 +131,10 @@ def test_a_push_judges_its_doctors_on_their_own_data_as_the_whole_county_would(
     whole county's scenario, doctor for doctor."""
     from datetime import date
 
+    from demo_county import generate_county
     from rules import evaluate, load_scenario
     from server.app import create_app
     from server.database import init_db
-    from server.demo_data import generate_county
     from server.extensions import db
     from server.flags import _scenario, ruleset_named
     from server.importer import import_scenario

@@ -620,9 +620,9 @@ def test_charts_over_http_are_svg_scoped_to_the_caller(app: Any, api: Any) -> No
 def test_json_csv_and_xlsx_agree_for_the_demo_county(app: Any, live: Any) -> None:
     import requests
 
+    from demo_county import generate_county
     from server import review
     from server.auth import create_user
-    from server.demo_data import generate_county
     from server.extensions import db
     from server.flags import evaluate_all
     from server.importer import import_scenario

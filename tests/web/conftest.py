@@ -32,7 +32,7 @@ DEMO_MONTH = "2026-02"
 
 @pytest.fixture(scope="module")
 def demo_county() -> dict[str, Any]:
-    from server.demo_data import generate_county
+    from demo_county import generate_county
 
     return generate_county(seed=7, **DEMO_SIZES)
 

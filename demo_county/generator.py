@@ -1,4 +1,4 @@
-"""The demo county: places, doctors, duty assignments and months of field data to go with them.
+"""The demo county generator: places, doctors, duty assignments and months of field data to go with them.
 
 `generate_county()` builds a scenario dict in the format `zhuxun import` reads and the rules
 engine checks (docs/scenario-format.md; the rules are in RULES.md). `zhuxun demo`, the tests
@@ -27,7 +27,6 @@ from __future__ import annotations
 import json
 import math
 import random
-from calendar import monthrange
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -36,10 +35,16 @@ from typing import Any
 
 from chinese_calendar import get_holiday_detail, is_workday
 
+from rules.geo import EARTH_RADIUS_KM, haversine_km
+from rules.model import DUTY_KINDS, PATROL, PLACE_LEVELS, POSTING, QUALIFICATIONS, SITIN
+from rules.periods import CHINA_TZ, add_months, week_label
+
 Scenario = dict[str, Any]
 JSON = dict[str, Any]
 
-UTC_OFFSET = "+08:00"  # China Standard Time; every time in a scenario carries it
+# China Standard Time (rules.periods.CHINA_TZ) as "+08:00": every time in a scenario carries it.
+_CHINA_MINUTES = int(CHINA_TZ.utcoffset(None).total_seconds()) // 60
+UTC_OFFSET = f"+{_CHINA_MINUTES // 60:02d}:{_CHINA_MINUTES % 60:02d}"
 
 # Rule ids (RULES.md) under which the planted breaches are listed, in the order they are listed.
 BREACH_KINDS = (
@@ -55,7 +60,8 @@ BREACH_KINDS = (
     "coverage.village",
 )
 
-_KM_PER_DEGREE = 111.32
+# Km in a degree of latitude on the sphere of rules.geo's one Earth radius.
+_KM_PER_DEGREE = math.pi * EARTH_RADIUS_KM / 180
 _SMALL_VILLAGE = 200  # shanxi 3: 常住人口不足200人 — such villages are patrolled (RULES.md)
 _P_MISSED_DAY = 0.008  # a posting doctor misses a workday without leave
 _P_MADE_UP = 0.7  # ... and makes it up (a posting on the weekend, a patrol on another day)
@@ -126,17 +132,6 @@ def _calendar_day(day: date) -> _Day:
     return _Day(day, day.isoformat(), day.isoweekday(), workday, festival, official)
 
 
-def _add_months(day: date, months: int) -> date:
-    year, month0 = divmod(day.month - 1 + months, 12)
-    year += day.year
-    return date(year, month0 + 1, min(day.day, monthrange(year, month0 + 1)[1]))
-
-
-def _week_label(day: date) -> str:
-    year, week, _ = day.isocalendar()
-    return f"{year}-W{week:02d}"
-
-
 def _stamp(day: date, minutes: int) -> str:
     """The local time `minutes` after midnight of `day`, as an ISO string with its offset."""
     days, minutes = divmod(minutes, 1440)
@@ -147,13 +142,6 @@ def _stamp(day: date, minutes: int) -> str:
 
 def _minutes(stamp: str) -> int:
     return int(stamp[11:13]) * 60 + int(stamp[14:16])
-
-
-def _distance_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
-    p1, p2 = math.radians(lat1), math.radians(lat2)
-    dp, dl = p2 - p1, math.radians(lon2 - lon1)
-    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
-    return 2 * 6371.0 * math.asin(math.sqrt(a))
 
 
 # --- places ----------------------------------------------------------------------------------
@@ -266,13 +254,12 @@ class _Duty:
         return self.start <= day and (self.end is None or day <= self.end)
 
 
-_QUALIFICATIONS = ("physician", "assistant_physician", "village_doctor", "other")
 # About half hold a 执业(助理)医师 qualification: 0.52 of all, 0.48 of those serving villages,
 # so the county meets the 0.45 of most presets and misses laiyang's 0.50 (RULES.md).
 _QUALIFICATION_SHARES = {
-    "sitin": (0.9, 0.1, 0.0, 0.0),
-    "patrol": (0.4, 0.45, 0.12, 0.03),
-    "posting": (0.15, 0.26, 0.52, 0.07),
+    SITIN: (0.9, 0.1, 0.0, 0.0),
+    PATROL: (0.4, 0.45, 0.12, 0.03),
+    POSTING: (0.15, 0.26, 0.52, 0.07),
 }
 
 
@@ -283,7 +270,7 @@ def _qualifications(rng: random.Random, kind: str, count: int) -> list[str]:
     by_remainder = sorted(range(len(shares)), key=lambda i: counts[i] - shares[i] * count)
     for i in by_remainder[: count - sum(counts)]:
         counts[i] += 1
-    chosen = [q for q, n in zip(_QUALIFICATIONS, counts, strict=True) for _ in range(n)]
+    chosen = [q for q, n in zip(QUALIFICATIONS, counts, strict=True) for _ in range(n)]
     rng.shuffle(chosen)
     return chosen
 
@@ -333,10 +320,10 @@ def _make_doctors(
     if not clinics:  # nowhere to post: patrol or sit in instead
         patrol, posting = (patrol + posting, 0) if routes else (patrol, 0)
         sitin = count - patrol
-    roles: list[tuple[str, list[str]]] = [("sitin", [towns[i % len(towns)]]) for i in range(sitin)]
-    roles += [("patrol", routes[i % len(routes)]) for i in range(patrol)]
+    roles: list[tuple[str, list[str]]] = [(SITIN, [towns[i % len(towns)]]) for i in range(sitin)]
+    roles += [(PATROL, routes[i % len(routes)]) for i in range(patrol)]
     parent = {p["code"]: p["parent"] for p in places}
-    roles += [("posting", [code]) for code in _posted_villages(clinics, posting, roles, parent)]
+    roles += [(POSTING, [code]) for code in _posted_villages(clinics, posting, roles, parent)]
     rng.shuffle(roles)
 
     taken: set[str] = set()
@@ -348,16 +335,16 @@ def _make_doctors(
     for n, (kind, targets) in enumerate(roles, start=1):
         doctor, assignment = f"D{n:04d}", f"A{n:04d}"
         qualification = qualifications[kind].pop()
-        if kind == "sitin":
-            home, slots, end = county, [(rng.randint(1, 5), "am")], _add_months(start, 24)
+        if kind == SITIN:
+            home, slots, end = county, [(rng.randint(1, 5), "am")], add_months(start, 24)
             slots.append((slots[0][0], "pm"))
-        elif kind == "patrol":
+        elif kind == PATROL:
             home, slots, end = parent[targets[0]], _patrol_slots(rng, targets), None
         else:
             village_based = qualification in ("village_doctor", "other")
             home = targets[0] if village_based else parent[targets[0]]
             slots = [(weekday, slot) for weekday in range(1, 6) for slot in ("am", "pm")]
-            end = None if rng.random() < 0.5 else _add_months(start, 12)
+            end = None if rng.random() < 0.5 else add_months(start, 12)
         doctors.append(
             {
                 "id": doctor,
@@ -399,7 +386,7 @@ def _posted_villages(
     for p in population:
         residents[parent[p]] += population[p]
     staff = Counter(parent[code] for code in posted)
-    staff.update(parent[targets[0]] for kind, targets in roles if kind == "patrol")
+    staff.update(parent[targets[0]] for kind, targets in roles if kind == PATROL)
     per_village = Counter(posted)
     by_town: dict[str, list[str]] = defaultdict(list)
     for code in population:
@@ -452,7 +439,7 @@ def _make_absences(
         busy: set[date] = set()
         r = rng.random()
         for _ in range(2 if r < 0.05 else 1 if r < 0.22 else 0):
-            span = _free_span(rng, days, rng.randint(1, 3 if duty.kind == "patrol" else 5), busy)
+            span = _free_span(rng, days, rng.randint(1, 3 if duty.kind == PATROL else 5), busy)
             if span is None:
                 continue
             status = rng.choices(("approved", "pending", "refused"), (80, 12, 8))[0]
@@ -515,7 +502,7 @@ class _VisitWriter:
     def __init__(self, rng: random.Random, places: list[JSON], duties: list[_Duty]) -> None:
         self.rng = rng
         self.where = {p["code"]: (p["lat"], p["lon"]) for p in places}
-        posted = Counter(d.places[0] for d in duties if d.kind == "posting")
+        posted = Counter(d.places[0] for d in duties if d.kind == POSTING)
         self.per_hour: dict[str, float] = {}  # expected patients an hour on site
         for p in places:
             if p["level"] == "village" and p["code"] in posted:
@@ -623,7 +610,7 @@ def _write_patrol(
         planned = [(by_weekday[wd], s) for wd, s in duty.slots if wd in by_weekday]
     else:  # no declared slots: whenever suits, two or three times a week
         planned = rng.sample(free, min(len(free), rng.randint(2, 3)))
-    if plan.single_session.get(duty.doctor) == _week_label(week[0].date):
+    if plan.single_session.get(duty.doctor) == week_label(week[0].date):
         sessions = planned[:1]
     else:
         sessions = []
@@ -680,8 +667,8 @@ def _plan_breaches(
     todo: list[tuple[str, _Duty, JSON]] = []
     used: set[str] = set()
     assignment_of = {a["id"]: a for a in assignments}
-    patrols = [d for d in duties if d.kind == "patrol"]
-    postings = [d for d in duties if d.kind == "posting"]
+    patrols = [d for d in duties if d.kind == PATROL]
+    postings = [d for d in duties if d.kind == POSTING]
     no_clinic = {p["code"] for p in places if p["level"] == "village" and not p["has_clinic"]}
 
     def pick(candidates: list[_Duty]) -> _Duty | None:
@@ -713,8 +700,8 @@ def _plan_breaches(
     duty = pick([d for d in patrols if len(d.slots) >= 2 and _clean_weeks(d, weeks)])
     if duty:  # patrol.per_week: one session in an ordinary week
         week = rng.choice(_clean_weeks(duty, weeks))
-        plan.single_session[duty.doctor] = _week_label(week[0].date)
-        todo.append(("patrol.per_week", duty, {"week": _week_label(week[0].date)}))
+        plan.single_session[duty.doctor] = week_label(week[0].date)
+        todo.append(("patrol.per_week", duty, {"week": week_label(week[0].date)}))
 
     duty = pick(patrols)
     if duty:  # patrol.half_day: an extra session of 2.5 hours
@@ -728,11 +715,11 @@ def _plan_breaches(
     if duty:  # posting.days_per_week: three duty days in an ordinary week
         week = rng.choice(_clean_weeks(duty, weeks))
         plan.short_week[duty.doctor] = set(sorted(rng.sample([d.date for d in week[:5]], 3)))
-        todo.append(("posting.days_per_week", duty, {"week": _week_label(week[0].date)}))
+        todo.append(("posting.days_per_week", duty, {"week": week_label(week[0].date)}))
 
     duty = pick(postings)
     if duty:  # posting.min_duration: ended after about half the period, before six months
-        end = min(duty.start + timedelta(days=len(days) * 55 // 100), _add_months(duty.start, 6))
+        end = min(duty.start + timedelta(days=len(days) * 55 // 100), add_months(duty.start, 6))
         duty.end = max(duty.start, end - timedelta(days=1))
         assignment_of[duty.assignment]["end"] = duty.end.isoformat()
         todo.append(("posting.min_duration", duty, {"assignment": duty.assignment}))
@@ -798,7 +785,7 @@ def _plant_visit_breaches(
             visit["lat"] = round(visit["lat"] + rng.uniform(0.055, 0.075), 6)
             visit["lon"] = round(visit["lon"] + rng.uniform(-0.02, 0.02), 6)
             there = w.where[visit["place"]]
-            km = _distance_km(there[0], there[1], visit["lat"], visit["lon"])
+            km = haversine_km(there[0], there[1], visit["lat"], visit["lon"])
             detail = {"visit": visit, "place": visit["place"], "distance_km": round(km, 1)}
         elif kind == "visit.late_entry":
             if not visits:
@@ -817,7 +804,7 @@ def _plant_visit_breaches(
                 **detail,
                 "start": duty.start.isoformat(),
                 "end": duty.end.isoformat() if duty.end else None,
-                "required_end": _add_months(duty.start, 6).isoformat(),
+                "required_end": add_months(duty.start, 6).isoformat(),
             }
         done.append((kind, duty, detail))
     return done
@@ -875,9 +862,9 @@ def generate_county(
     for duty in duties:
         last_seen: dict[str, date] = {}
         for week in weeks_of_days:
-            if duty.kind == "posting":
+            if duty.kind == POSTING:
                 _write_posting(writer, duty, week, plan)
-            elif duty.kind == "patrol":
+            elif duty.kind == PATROL:
                 _write_patrol(writer, duty, week, plan, last_seen)
             else:
                 _write_sitin(writer, duty, week)
@@ -938,9 +925,9 @@ def summarize(scenario: Scenario) -> JSON:
     levels = Counter(p["level"] for p in scenario["places"])
     kinds = Counter(a["kind"] for a in scenario["assignments"])
     return {
-        "places": {level: levels[level] for level in ("county", "township", "village")},
+        "places": {level: levels[level] for level in PLACE_LEVELS},
         "doctors": len(scenario["doctors"]),
-        "assignments": {kind: kinds[kind] for kind in ("posting", "patrol", "sitin")},
+        "assignments": {kind: kinds[kind] for kind in DUTY_KINDS},
         "visits": len(scenario["visits"]),
         "patients": sum(v["patients"] for v in scenario["visits"]),
         "leave": len(scenario["leave"]),

@@ -1,10 +1,11 @@
-"""The demo-county generator: sizes, determinism, integrity, calendar and the planted breaches."""
+"""The demo county generator (demo_county/): sizes, determinism, integrity, calendar and the planted breaches."""
 
 from __future__ import annotations
 
 import ast
 import json
-import math
+import subprocess
+import sys
 from collections import defaultdict
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -12,8 +13,9 @@ from pathlib import Path
 import pytest
 from chinese_calendar import get_holiday_detail, is_workday
 
-import server.demo_data
-from server.demo_data import BREACH_KINDS, generate_county, summarize, write_scenario
+import demo_county.generator
+from demo_county import BREACH_KINDS, generate_county, summarize, write_scenario
+from rules.geo import haversine_km
 
 SMALL = {"townships": 2, "villages": 6, "doctors": 5, "weeks": 2}
 
@@ -42,15 +44,6 @@ def day_of(visit) -> date:
 def dates(record) -> set[date]:
     first, last = date.fromisoformat(record["start"]), date.fromisoformat(record["end"])
     return {first + timedelta(days=i) for i in range((last - first).days + 1)}
-
-
-def distance_km(lat1, lon1, lat2, lon2) -> float:
-    p1, p2 = math.radians(lat1), math.radians(lat2)
-    a = (
-        math.sin((p2 - p1) / 2) ** 2
-        + math.cos(p1) * math.cos(p2) * math.sin(math.radians(lon2 - lon1) / 2) ** 2
-    )
-    return 2 * 6371.0 * math.asin(math.sqrt(a))
 
 
 def week_days(label: str) -> list[date]:
@@ -179,7 +172,7 @@ def test_villages_lie_near_their_township(county):
     for p in county["places"]:
         if p["level"] == "village":
             town = places[p["parent"]]
-            assert distance_km(p["lat"], p["lon"], town["lat"], town["lon"]) < 8
+            assert haversine_km(p["lat"], p["lon"], town["lat"], town["lon"]) < 8
 
 
 def test_about_half_the_doctors_hold_a_physician_qualification(county):
@@ -319,7 +312,7 @@ def test_patients_positions_and_entry_times_are_plausible_apart_from_the_breache
             continue
         place = places[v["place"]]
         assert 0 <= v["patients"] <= 40
-        assert distance_km(v["lat"], v["lon"], place["lat"], place["lon"]) < 1.0
+        assert haversine_km(v["lat"], v["lon"], place["lat"], place["lon"]) < 1.0
         assert at(v["recorded_at"]) - at(v["check_out"]) < timedelta(days=7)
     assert any(v["notes"] for v in county["visits"])
 
@@ -371,7 +364,7 @@ def check_visit_overlap(s, breach):
 def check_visit_off_site(s, breach):
     visit = by_id(s["visits"])[breach["detail"]["visit"]]
     place = by_id(s["places"])[visit["place"]]
-    assert distance_km(visit["lat"], visit["lon"], place["lat"], place["lon"]) > 5
+    assert haversine_km(visit["lat"], visit["lon"], place["lat"], place["lon"]) > 5
 
 
 def check_visit_implausible_patients(s, breach):
@@ -449,7 +442,7 @@ def test_without_breaches_the_integrity_rules_all_hold():
     for v in clean["visits"]:
         by_doctor[v["doctor"]].append(v)
         place = places[v["place"]]
-        assert distance_km(v["lat"], v["lon"], place["lat"], place["lon"]) < 1.0
+        assert haversine_km(v["lat"], v["lon"], place["lat"], place["lon"]) < 1.0
         assert v["patients"] / hours(v) <= 30
         assert at(v["recorded_at"]) - at(v["check_out"]) < timedelta(days=7)
     for visits in by_doctor.values():
@@ -484,8 +477,19 @@ def test_summarize_counts_what_the_scenario_holds():
     assert counts["trainings"] == len(small["trainings"])
 
 
+def test_the_generator_loads_neither_flask_nor_a_database_through_any_import():
+    code = (
+        "import sys, demo_county\n"
+        "bad = [m for m in sys.modules if m.split('.')[0] in "
+        "('flask', 'sqlalchemy', 'flask_sqlalchemy', 'psycopg', 'sqlite3', 'sqlite_utils', 'server')]\n"
+        "print(','.join(bad))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""
+
+
 def test_the_generator_imports_neither_flask_nor_a_database():
-    tree = ast.parse(Path(server.demo_data.__file__).read_text(encoding="utf-8"))
+    tree = ast.parse(Path(demo_county.generator.__file__).read_text(encoding="utf-8"))
     imported = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
