@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from rules.model import DUTY_KINDS
+from rules.model import DUTY_KINDS, LEAVE_STATUSES
+from sync.protocol import LEAVE, TRAININGS, VISITS
 
 # Field types a definition may use; forms.schemas maps each to a marshmallow field.
 ID = "id"
@@ -15,8 +16,6 @@ NUMBER = "number"
 DATETIME = "datetime"
 DATE = "date"
 CHOICE = "choice"
-
-LEAVE_STATUSES = ("pending", "approved", "refused")
 
 # A visit longer than this is not a duty visit but a typing mistake (an overnight posting
 # is logged as two records).
@@ -67,7 +66,7 @@ _COMMON_DEVICE = (
 VISIT_V1 = FormDef(
     name="visit",
     version=1,
-    collection="visits",
+    collection=VISITS,
     title_zh="驻村巡诊记录",
     title_en="Visit log",
     fields=(
@@ -116,7 +115,7 @@ VISIT_V1 = FormDef(
 LEAVE_V1 = FormDef(
     name="leave",
     version=1,
-    collection="leave",
+    collection=LEAVE,
     title_zh="请假申请",
     title_en="Leave request",
     fields=(
@@ -132,7 +131,7 @@ LEAVE_V1 = FormDef(
 TRAINING_V1 = FormDef(
     name="training",
     version=1,
-    collection="trainings",
+    collection=TRAININGS,
     title_zh="培训记录",
     title_en="Training record",
     fields=(

@@ -30,6 +30,7 @@ from forms.definitions import (
     UnknownForm,
     form_for,
 )
+from sync.protocol import VISITS
 
 _ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:\-]{0,63}$")
 
@@ -137,7 +138,7 @@ def _flatten(messages: Any, prefix: str = "") -> dict[str, list[str]]:
 
 def _cross_checks(collection: str, values: dict[str, Any], now: datetime) -> dict[str, list[str]]:
     errors: dict[str, list[str]] = {}
-    if collection == "visits":
+    if collection == VISITS:
         check_in, check_out = values.get("check_in"), values.get("check_out")
         if isinstance(check_in, datetime) and isinstance(check_out, datetime):
             if check_out <= check_in:
