@@ -8,17 +8,14 @@ year (2026) or a range (2026-03-02/2026-06-30).
 
 from __future__ import annotations
 
-import calendar
 import re
 from datetime import date, timedelta
 from typing import Any
 
-from rules.periods import DateRange, label_range
+from rules.periods import DateRange, label_range, week_start
 from sync.records import JSON, Record
 
 _WEEK = re.compile(r"^(\d{4})-W(\d{2})$")
-_MONTH = re.compile(r"^(\d{4})-(\d{2})$")
-_YEAR = re.compile(r"^(\d{4})$")
 
 
 class BadWeek(ValueError):
@@ -39,30 +36,18 @@ def requested_week(label: str | None = None, *, today: date | None = None) -> Da
         except ValueError as exc:
             raise BadWeek(f"not an ISO week: {label!r}") from exc
     else:
-        day = today or date.today()
-        monday = day - timedelta(days=day.weekday())
+        monday = week_start(today or date.today())
     return monday, monday + timedelta(days=6)
 
 
 def period_range(period: object) -> DateRange | None:
-    """The days a flag's period covers; None for a period this client cannot read."""
-    if not isinstance(period, str) or not period:
+    """The days a flag's period covers (`rules.periods.label_range`); None for a period this
+    client cannot read."""
+    if not isinstance(period, str) or not period.strip():
         return None
-    text = period.strip()
     try:
-        if "/" in text:
-            start, _, end = text.partition("/")
-            return date.fromisoformat(start), date.fromisoformat(end)
-        if _WEEK.match(text):
-            return label_range(text)
-        if match := _MONTH.match(text):
-            year, month = int(match[1]), int(match[2])
-            return date(year, month, 1), date(year, month, calendar.monthrange(year, month)[1])
-        if match := _YEAR.match(text):
-            return date(int(match[1]), 1, 1), date(int(match[1]), 12, 31)
-        day = date.fromisoformat(text)
-        return day, day
-    except (ValueError, BadWeek):
+        return label_range(period.strip())
+    except ValueError:
         return None
 
 

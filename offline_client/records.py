@@ -12,6 +12,7 @@ from typing import Any
 
 from forms import validate
 from offline_client.errors import InvalidRecord
+from sync.protocol import VISITS
 from sync.records import JSON
 
 VISIT_FIELDS = (
@@ -29,6 +30,7 @@ VISIT_FIELDS = (
 
 
 def local_now() -> str:
+    """Now on the device's clock at its own offset (when a person typed or sent it)."""
     return datetime.now().astimezone().isoformat(timespec="seconds")
 
 
@@ -38,7 +40,7 @@ def parse_datetime(text: str, field: str) -> str:
         value = datetime.fromisoformat(text.strip())
     except ValueError:
         raise InvalidRecord(
-            "visits", {field: [f"not a date and time: {text!r} (use 2026-03-09T08:00+08:00)"]}
+            VISITS, {field: [f"not a date and time: {text!r} (use 2026-03-09T08:00+08:00)"]}
         ) from None
     if value.tzinfo is None:
         value = value.astimezone()

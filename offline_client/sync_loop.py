@@ -14,11 +14,11 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
 from offline_client.errors import ClientError, ServerRefused
 from offline_client.local import LocalStore, RejectedChange, new_id
+from offline_client.records import local_now
 from offline_client.server_api import ServerAPI
 from sync.batch import encode
 from sync.protocol import (
@@ -87,10 +87,6 @@ class SyncSummary:
         }
 
 
-def _local_now() -> str:
-    return datetime.now().astimezone().isoformat(timespec="seconds")
-
-
 def run_sync(
     store: LocalStore,
     api: ServerAPI,
@@ -142,7 +138,7 @@ def push(
         body = {
             B_DEVICE_ID: store.device_id,
             B_BATCH_ID: new_id(),
-            B_SENT_AT: _local_now(),
+            B_SENT_AT: local_now(),
             B_CLOCK: store.clock() or store.tick(),
             B_CHANGES: [_on_the_wire(change) for change in batch],
             B_COMPACT: True,

@@ -175,6 +175,11 @@ def test_a_flags_period_reads_as_the_days_it_covers(period, first, last):
     assert (start.isoformat(), end.isoformat()) == (first, last)
 
 
+@pytest.mark.parametrize("period", ["2026-W60", "someday", "2026-13", "", None, 2026])
+def test_a_flags_period_this_client_cannot_read_is_none(period):
+    assert period_range(period) is None
+
+
 def test_a_server_address_without_a_scheme_is_refused(tmp_path):
     out = run(
         tmp_path,
