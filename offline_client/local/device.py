@@ -1,5 +1,10 @@
 """LocalStore: the device store, one class composed of the parts in this package, and
 `open_store`, the contract store factory.
+
+Each part is a class over the one `DeviceDatabase` (same file, same transaction); they work
+together through `self` as one store always did: an edit (outbox) drops the record's
+rejection and clears its send-back, a stored answer opens or settles a conflict, settling a
+conflict queues a change. `sync_state` reads all of them, so it lives here.
 """
 
 from __future__ import annotations
