@@ -67,13 +67,15 @@ def main() -> int:
     parser.add_argument("--postgres", help="a postgresql+psycopg:// URL; default SQLite")
     args = parser.parse_args()
 
-    from server import charts, exports, review, summaries
+    from server.actor import Actor
     from server.app import create_app
-    from server.auth import Actor
     from server.database import init_db
     from server.demo_data import generate_county
     from server.extensions import db
     from server.flags import evaluate_all
+    from server.review import workflow as review
+    from server.summaries import charts, exports
+    from server.summaries import figures as summaries
 
     size = {"doctors": 20, "villages": 20, "townships": 3, "weeks": 8} if args.short else {}
     county = generate_county(**size)
@@ -81,7 +83,7 @@ def main() -> int:
         url = config["SQLALCHEMY_DATABASE_URI"]
         app = create_app({"TESTING": True, "ZHUXUN_ENV": "test", **config})
         with app.app_context():
-            from server.importer import import_scenario
+            from server.records.importer import import_scenario
 
             init_db()
             import_scenario(db.session, county)

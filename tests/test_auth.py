@@ -118,7 +118,7 @@ def test_an_expired_access_token_answers_token_expired(app: Any, live: Any) -> N
 def test_passwords_are_stored_with_scrypt_never_in_clear(app: Any) -> None:
     from sqlalchemy import select
 
-    from server.auth import PASSWORD_METHOD
+    from server.accounts import PASSWORD_METHOD
     from server.extensions import db
     from server.models import User
 

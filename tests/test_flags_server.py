@@ -127,7 +127,7 @@ def test_a_push_judges_its_doctors_on_their_own_data_as_the_whole_county_would(
     backend: str, tmp_path: Any, request: pytest.FixtureRequest
 ) -> None:
     """After a push only the pushing doctors' assignments, records and the places these
-    name are read (flags._scenario with doctor ids); their flags must equal those of the
+    name are read (flags.scenario_for with doctor ids); their flags must equal those of the
     whole county's scenario, doctor for doctor."""
     from datetime import date
 
@@ -136,8 +136,8 @@ def test_a_push_judges_its_doctors_on_their_own_data_as_the_whole_county_would(
     from server.database import init_db
     from server.demo_data import generate_county
     from server.extensions import db
-    from server.flags import _scenario, ruleset_named
-    from server.importer import import_scenario
+    from server.flags import ruleset_named, scenario_for
+    from server.records.importer import import_scenario
     from tests.conftest import app_config
 
     scenario = generate_county(
@@ -150,10 +150,10 @@ def test_a_push_judges_its_doctors_on_their_own_data_as_the_whole_county_would(
         with app.app_context():
             init_db()
             import_scenario(db.session, scenario)
-            whole = load_scenario(_scenario(db.session, {scenario["county"]["code"]}, None))
+            whole = load_scenario(scenario_for(db.session, {scenario["county"]["code"]}, None))
             judged = 0
             for doctor in sorted(d["id"] for d in scenario["doctors"]):
-                own = load_scenario(_scenario(db.session, set(), {doctor}))
+                own = load_scenario(scenario_for(db.session, set(), {doctor}))
                 assert len(own.places) < len(whole.places)
                 expected = [
                     f

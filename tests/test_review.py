@@ -53,7 +53,7 @@ def test_an_approved_week_is_reopened_by_a_later_device_push_with_the_reason(api
 def test_a_visit_never_commits_without_its_weeks_reopening(api: Any, monkeypatch: Any) -> None:
     """The reopening runs inside the push's own transaction: if it fails, the push fails
     whole (the device resends it) rather than leave a changed week marked approved."""
-    import server.review
+    import server.review.workflow
 
     d1, rev_a = api("d1"), api("rev_a")
     visit = make_change()
@@ -65,7 +65,7 @@ def test_a_visit_never_commits_without_its_weeks_reopening(api: Any, monkeypatch
 
     edit = make_change(visit_data(patients=12), record_id=visit["id"], base_version=1)
     body = {"device_id": d1.device_id, "batch_id": "b-reopen", "changes": [edit]}
-    monkeypatch.setattr(server.review, "audit", broken_audit)
+    monkeypatch.setattr(server.review.workflow, "audit", broken_audit)
     failed = d1.push_raw(body)
     assert failed.status_code >= 500
     assert rev_a.get(f"/review/weeks/D1/{WEEK}").json()["review"]["state"] == "approved"

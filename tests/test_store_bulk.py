@@ -15,8 +15,8 @@ def test_rows_loaded_before_a_bulk_write_read_the_written_values_in_the_same_tra
 ) -> None:
     from server.extensions import db
     from server.models import SyncRecord, Visit
-    from server.projections import BatchProjection
-    from server.store import RecordScope, SqlSyncStore, WriteContext
+    from server.records.projections import BatchProjection
+    from server.records.sql_store import RecordScope, SqlSyncStore, WriteContext
 
     scope = RecordScope("D1", None, None)
     with app.app_context():

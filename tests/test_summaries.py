@@ -76,19 +76,19 @@ def march_visits() -> list[dict[str, Any]]:
 def actor(username: str) -> Any:
     from sqlalchemy import select
 
-    from server.auth import actor_for
+    from server.actor import actor_for
     from server.extensions import db
     from server.models import User
 
-    return actor_for(db.session.scalar(select(User).where(User.username == username)))
+    return actor_for(db.session, db.session.scalar(select(User).where(User.username == username)))
 
 
 def seed(app: Any) -> None:
     """March's visits, flags judged as of AS_OF, one flag excused."""
-    from server import review
     from server.extensions import db
     from server.flags import evaluate_all
-    from server.importer import import_scenario
+    from server.records.importer import import_scenario
+    from server.review import workflow as review
 
     with app.app_context():
         import_scenario(db.session, {**small_scenario(), "visits": march_visits()})
@@ -102,8 +102,8 @@ def seed(app: Any) -> None:
 
 
 def approve(app: Any, doctor: str, *weeks: str) -> None:
-    from server import review
     from server.extensions import db
+    from server.review import workflow as review
 
     with app.app_context():
         for week in weeks:
@@ -111,8 +111,8 @@ def approve(app: Any, doctor: str, *weeks: str) -> None:
 
 
 def summary_of(app: Any, username: str, **kwargs: Any) -> dict[str, Any]:
-    from server import summaries
     from server.extensions import db
+    from server.summaries import figures as summaries
 
     with app.app_context():
         return summaries.county_summary(
@@ -223,7 +223,7 @@ def test_the_village_figures_are_those_counted_by_hand(app: Any) -> None:
 
 def test_a_village_needing_coverage_without_a_recent_visit_is_uncovered(app: Any) -> None:
     from server.extensions import db
-    from server.importer import import_scenario
+    from server.records.importer import import_scenario
 
     with app.app_context():
         import_scenario(
@@ -294,7 +294,7 @@ def test_a_device_edit_reopens_the_week_and_it_leaves_the_approved_figures(
 
 
 def test_a_township_reviewer_sees_only_their_township(app: Any) -> None:
-    from server import summaries
+    from server import errors
 
     seed(app)
     mine = summary_of(app, "rev_a")
@@ -304,11 +304,11 @@ def test_a_township_reviewer_sees_only_their_township(app: Any) -> None:
     assert raw(mine["totals"]["figures"])["visits"] == 10  # not township B's two
     admin_row = row(summary_of(app, "admin"), TOWNSHIP_A)
     assert mine["townships"][0]["figures"] == admin_row["figures"]
-    with pytest.raises(summaries.NotFound):
+    with pytest.raises(errors.NotFound):
         summary_of(app, "rev_a", township=TOWNSHIP_B)
-    with pytest.raises(summaries.NotFound):
+    with pytest.raises(errors.NotFound):
         summary_of(app, "admin_other", township=TOWNSHIP_A)
-    with pytest.raises(summaries.Forbidden):
+    with pytest.raises(errors.Forbidden):
         summary_of(app, "d1")
     other = summary_of(app, "admin_other")
     assert other["county"]["code"] == OTHER_COUNTY
@@ -363,7 +363,7 @@ def parse_cell(text: str) -> Any:
 def expected_tables(summary: dict[str, Any]) -> dict[str, dict[tuple[str, ...], dict[str, Any]]]:
     """Every figure of the JSON, keyed by table, row key and column header, built from the
     JSON alone (not from table_rows)."""
-    from server.summaries import TOWNSHIP_FIGURES, VILLAGE_FIGURES
+    from server.summaries.figures import TOWNSHIP_FIGURES, VILLAGE_FIGURES
 
     def head(zh: str, en: str, view: str) -> str:
         return f"{zh} {en} ({'原始 raw' if view == 'raw' else '审核 approved'})"
@@ -480,9 +480,9 @@ def test_csv_and_xlsx_downloads_hold_every_figure_of_the_json(app: Any, api: Any
 def test_a_name_that_looks_like_a_formula_stays_text_in_both_files(app: Any) -> None:
     from openpyxl import load_workbook
 
-    from server import exports
     from server.extensions import db
-    from server.importer import import_scenario
+    from server.records.importer import import_scenario
+    from server.summaries import exports
 
     scenario = small_scenario()
     for place in scenario["places"]:
@@ -512,7 +512,7 @@ def by_class(root: ET.Element, tag: str, css: str) -> list[ET.Element]:
 
 
 def test_the_coverage_map_places_every_village_with_its_status(app: Any) -> None:
-    from server import charts
+    from server.summaries import charts
 
     seed(app)
     summary = summary_of(app, "admin")
@@ -529,8 +529,9 @@ def test_the_coverage_map_places_every_village_with_its_status(app: Any) -> None
 
 
 def test_the_duty_heatmap_has_a_cell_a_day_coloured_by_sessions(app: Any) -> None:
-    from server import charts, summaries
     from server.extensions import db
+    from server.summaries import charts
+    from server.summaries import figures as summaries
 
     seed(app)
     approve(app, "D2", "2026-W11")
@@ -550,8 +551,9 @@ def test_the_duty_heatmap_has_a_cell_a_day_coloured_by_sessions(app: Any) -> Non
 
 
 def test_the_compliance_trend_draws_a_line_a_township_and_the_total(app: Any) -> None:
-    from server import charts, summaries
     from server.extensions import db
+    from server.summaries import charts
+    from server.summaries import figures as summaries
 
     seed(app)
     with app.app_context():
@@ -572,7 +574,7 @@ def test_the_compliance_trend_draws_a_line_a_township_and_the_total(app: Any) ->
 
 
 def test_chart_text_is_escaped(app: Any) -> None:
-    from server import charts
+    from server.summaries import charts
 
     villages = [
         {
@@ -620,13 +622,13 @@ def test_charts_over_http_are_svg_scoped_to_the_caller(app: Any, api: Any) -> No
 def test_json_csv_and_xlsx_agree_for_the_demo_county(app: Any, live: Any) -> None:
     import requests
 
-    from server import review
-    from server.auth import create_user
+    from server.database import add_user
     from server.demo_data import generate_county
     from server.extensions import db
     from server.flags import evaluate_all
-    from server.importer import import_scenario
     from server.models import Doctor
+    from server.records.importer import import_scenario
+    from server.review import workflow as review
 
     county = generate_county(townships=2, villages=8, doctors=10, weeks=9)
     code = county["county"]["code"]
@@ -634,7 +636,7 @@ def test_json_csv_and_xlsx_agree_for_the_demo_county(app: Any, live: Any) -> Non
     with app.app_context():
         import_scenario(db.session, county)
         evaluate_all(db.session, ruleset="guangxi", as_of=as_of, cause="test", counties=[code])
-        create_user("demo_admin", PASSWORD, "county_admin", unit_code=code)
+        add_user("demo_admin", PASSWORD, "county_admin", unit_code=code)
         admin = actor("demo_admin")
         for doctor in list(
             db.session.scalars(db.select(Doctor.id).where(Doctor.county_code == code))

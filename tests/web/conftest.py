@@ -43,11 +43,10 @@ def make_demo_app(config: dict[str, Any], scenario: dict[str, Any]) -> Any:
     from datetime import date
 
     from server.app import create_app
-    from server.auth import create_user
-    from server.database import init_db
+    from server.database import add_user, init_db
     from server.extensions import db
     from server.flags import evaluate_all
-    from server.importer import import_scenario
+    from server.records.importer import import_scenario
 
     app = create_app({**config, "ZHUXUN_RULES_AS_OF": DEMO_AS_OF})
     with app.app_context():
@@ -60,8 +59,8 @@ def make_demo_app(config: dict[str, Any], scenario: dict[str, Any]) -> Any:
             cause="test",
         )
         township = min(p["code"] for p in scenario["places"] if p["level"] == "township")
-        create_user("reviewer", PASSWORD, "township_reviewer", unit_code=township)
-        create_user("county", PASSWORD, "county_admin", unit_code=scenario["county"]["code"])
+        add_user("reviewer", PASSWORD, "township_reviewer", unit_code=township)
+        add_user("county", PASSWORD, "county_admin", unit_code=scenario["county"]["code"])
         db.session.remove()
     return app
 

@@ -288,7 +288,7 @@ def test_a_deactivated_account_is_signed_out_at_its_next_page(app: Any, rev_a: P
 
 
 def test_a_changed_password_signs_out_the_old_sessions(app: Any, rev_a: Pages) -> None:
-    from server.auth import hash_password
+    from server.accounts import hash_password
     from server.extensions import db
     from server.models import User
 
@@ -537,10 +537,10 @@ def test_deciding_leave_by_form_syncs_it_and_writes_the_audit(
 
 
 def test_every_text_of_the_pages_has_its_chinese_translation() -> None:
-    from server.web_text import ZH
+    from server.web.text import ZH
 
     root = Path(__file__).resolve().parents[2] / "server"
-    sources = [root / "web.py", *sorted((root / "templates").glob("*.html"))]
+    sources = [*sorted((root / "web").glob("*.py")), *sorted((root / "templates").glob("*.html"))]
     literal = re.compile(r"""_\(\s*((?:"[^"]*"\s*)+|'[^']*')""")
     found: set[str] = set()
     for source in sources:

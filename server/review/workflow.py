@@ -22,9 +22,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from server import webhooks
-from server.auth import Actor
-from server.flags import EXCUSED, OPEN
-from server.flags import _body as flag_body
+from server.actor import Actor
+from server.errors import DomainError, InvalidInput, NotFound, WrongState
+from server.flags import EXCUSED, OPEN, flag_body
 from server.models import (
     AuditEntry,
     Doctor,
@@ -38,8 +38,8 @@ from server.models import (
     Visit,
     WeekReview,
 )
-from server.projections import project
-from server.store import RecordScope, SqlSyncStore, WriteContext, WrittenRecord
+from server.records.projections import project
+from server.records.sql_store import RecordScope, SqlSyncStore, WriteContext, WrittenRecord
 from sync.protocol import FLAGS, LEAVE, VISITS, Op, Status
 from sync.records import Change
 
@@ -48,26 +48,6 @@ APPROVED, REOPENED, UNREVIEWED = "approved", "reopened", "unreviewed"
 LEAVE_DECISIONS = {"approve": "approved", "refuse": "refused"}
 MAX_TEXT = 1000
 _WEEK = re.compile(r"^(\d{4})-W(\d{2})$")
-
-
-class ReviewError(Exception):
-    """A review request that cannot be carried out."""
-
-
-class NotFound(ReviewError):
-    """No such subject, or one outside the actor's scope (the same answer for both)."""
-
-
-class InvalidInput(ReviewError):
-    """Input that is not valid; `errors` maps each field to what is wrong."""
-
-    def __init__(self, message: str, errors: dict[str, list[str]]) -> None:
-        super().__init__(message)
-        self.errors = errors
-
-
-class WrongState(ReviewError):
-    """The subject is not in a state this decision applies to (e.g. a flag not open)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -267,7 +247,7 @@ def approve_week(
         )
         writer.finish()
         session.commit()
-    except ReviewError:
+    except DomainError:
         session.rollback()
         raise
     return {"doctor": doctor.id, "week": week, **after}
@@ -443,7 +423,7 @@ def send_back(session: Session, actor: Actor, visit_id: str, *, comment: str) ->
     store, writer = _begin_write(session)
     try:
         row = _record_in_scope(session, actor, VISITS, visit_id)
-    except ReviewError:
+    except DomainError:
         session.rollback()
         raise
     now = datetime.now(UTC)
@@ -500,7 +480,7 @@ def excuse_flag(session: Session, actor: Actor, key: str, *, reason: str) -> dic
             raise NotFound(f"no flag {key!r}")
         if flag.state != OPEN:
             raise WrongState(f"the flag is {flag.state}, not open; only an open flag is excused")
-    except ReviewError:
+    except DomainError:
         session.rollback()
         raise
     now = datetime.now(UTC)

@@ -1,14 +1,12 @@
 """County summaries over HTTP (issue 5): the JSON, the CSV and XLSX downloads, and the SVG
 charts, for township reviewers and county admins (a doctor gets 403); a township outside
 the caller's scope answers 404, a bad parameter 400, every error the one envelope
-(server/errors.py). The figures are in server/summaries.py, the files in server/exports.py,
-the drawings in server/charts.py.
+(server/api/errors.py). The figures are in server/summaries/figures.py, the files in
+server/summaries/exports.py, the drawings in server/summaries/charts.py.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import date
 from typing import Any
 from urllib.parse import quote
@@ -16,11 +14,14 @@ from urllib.parse import quote
 from flask import Blueprint, Response, current_app, jsonify, request
 from flask.typing import ResponseReturnValue
 
-from server import charts, exports, summaries
-from server.api import _int_arg, rules_as_of
-from server.auth import COUNTY_ADMIN, TOWNSHIP_REVIEWER, current_actor, login_required
-from server.errors import ApiError
+from server.actor import COUNTY_ADMIN, TOWNSHIP_REVIEWER
+from server.api.auth import current_actor, login_required
+from server.api.context import rules_as_of
+from server.api.errors import ApiError
+from server.api.parsing import int_arg
 from server.extensions import db
+from server.summaries import charts, exports
+from server.summaries import figures as summaries
 from sync.protocol import ErrorCode
 
 bp = Blueprint("summaries", __name__, url_prefix="/api/v1")
@@ -32,19 +33,6 @@ XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 SVG_TYPE = "image/svg+xml; charset=utf-8"
 CHARTS = ("compliance-trend", "duty-heatmap", "coverage-map")
 VIEWS = ("raw", "approved")
-
-
-@contextmanager
-def _answers() -> Iterator[None]:
-    """Summary errors as HTTP answers."""
-    try:
-        yield
-    except summaries.Forbidden as exc:
-        raise ApiError(403, ErrorCode.FORBIDDEN, str(exc)) from exc
-    except summaries.NotFound as exc:
-        raise ApiError(404, ErrorCode.NOT_FOUND, str(exc)) from exc
-    except summaries.InvalidInput as exc:
-        raise ApiError(400, ErrorCode.VALIDATION, str(exc), errors=exc.errors) from exc
 
 
 def _required(name: str) -> str:
@@ -77,15 +65,14 @@ def _as_of() -> date:
 
 def _summary() -> dict[str, Any]:
     month = _required("month")
-    with _answers():
-        return summaries.county_summary(
-            db.session,
-            current_actor(),
-            month=month,
-            ruleset_name=current_app.config["ZHUXUN_RULESET"],
-            township=request.args.get("township") or None,
-            as_of=_as_of(),
-        )
+    return summaries.county_summary(
+        db.session,
+        current_actor(),
+        month=month,
+        ruleset_name=current_app.config["ZHUXUN_RULESET"],
+        township=request.args.get("township") or None,
+        as_of=_as_of(),
+    )
 
 
 def _download(body: bytes, mimetype: str, summary: dict[str, Any], extension: str) -> Response:
@@ -134,23 +121,22 @@ def chart(name: str) -> ResponseReturnValue:
     actor = current_actor()
     ruleset = current_app.config["ZHUXUN_RULESET"]
     township = request.args.get("township") or None
-    with _answers():
-        if name == "compliance-trend":
-            months = summaries.months_until(_as_of(), _int_arg("months", 6, 1, 36))
-            trend = summaries.compliance_trend(
-                db.session, actor, months, ruleset_name=ruleset, township=township, as_of=_as_of()
-            )
-            svg = charts.compliance_trend_svg(trend, labels=labels, view=view)
-        elif name == "duty-heatmap":
-            heatmap = summaries.duty_heatmap(
-                db.session,
-                actor,
-                _required("doctor"),
-                _int_arg("weeks", 12, 1, summaries.MAX_HEATMAP_WEEKS),
-                as_of=_as_of(),
-            )
-            svg = charts.duty_heatmap_svg(heatmap, labels=labels)
-        else:
-            summary = _summary()
-            svg = charts.coverage_map_svg(summary["villages"], labels=labels, view=view)
+    if name == "compliance-trend":
+        months = summaries.months_until(_as_of(), int_arg("months", 6, 1, 36))
+        trend = summaries.compliance_trend(
+            db.session, actor, months, ruleset_name=ruleset, township=township, as_of=_as_of()
+        )
+        svg = charts.compliance_trend_svg(trend, labels=labels, view=view)
+    elif name == "duty-heatmap":
+        heatmap = summaries.duty_heatmap(
+            db.session,
+            actor,
+            _required("doctor"),
+            int_arg("weeks", 12, 1, summaries.MAX_HEATMAP_WEEKS),
+            as_of=_as_of(),
+        )
+        svg = charts.duty_heatmap_svg(heatmap, labels=labels)
+    else:
+        summary = _summary()
+        svg = charts.coverage_map_svg(summary["villages"], labels=labels, view=view)
     return Response(svg, mimetype=SVG_TYPE)

@@ -2,17 +2,17 @@
 summary, for a reviewer on a phone over a slow link.
 
 - zh-CN by default, English by a link that works without JavaScript (a cookie keeps it);
-  the words are in server/web_text.py.
+  the words are in server/web/text.py.
 - No JavaScript: every decision is an HTML form that posts and redirects back.
 - A signed, HttpOnly, SameSite=Lax cookie session (Secure in production); the password
-  check and the login rate limit are the API's (server/auth.py), with one shared budget.
+  check and the login rate limit are the API's (server/api/auth.py), with one shared budget.
 - CSRF: every cookie-authenticated request that writes checks a Flask-WTF token. The
   token-authenticated /api blueprints carry no cookies, so only this blueprint checks
   (WTF_CSRF_CHECK_DEFAULT off, `csrf.protect()` here); tests/web asserts every writing
   route outside /api refuses a request without the token.
 - Scoped like the API: the same `Actor`; a subject outside it is 404, a doctor gets 403.
-- No domain logic here: the pages call server/review.py, server/review_overview.py and
-  server/summaries.py, as the JSON API does, and render what they return.
+- No domain logic here: the pages call server/review/ and server/summaries/, as the JSON
+  API does, and render what they return.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import gzip
 import hashlib
 import logging
 from collections.abc import Callable
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timedelta
 from functools import wraps
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
@@ -48,28 +48,27 @@ from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import Forbidden, HTTPException, NotFound
 from werkzeug.security import check_password_hash
 
-from server import charts, exports, review, review_overview, summaries, summaries_api
-from server.api import reevaluate_flags, rules_as_of
-from server.auth import (
-    COUNTY_ADMIN,
-    LOGIN_LIMIT_SCOPE,
-    TOWNSHIP_REVIEWER,
-    _login_rate_key,
-    _login_rate_limit,
-    actor_for,
-)
-from server.errors import ApiError
+from rules.periods import CHINA_TZ
+from server.actor import COUNTY_ADMIN, TOWNSHIP_REVIEWER, actor_for
+from server.api import summaries as summaries_api
+from server.api.auth import LOGIN_LIMIT_SCOPE, login_rate_key, login_rate_limit
+from server.api.context import reevaluate_flags, rules_as_of
+from server.api.errors import status_of
+from server.errors import DomainError, InvalidInput
 from server.extensions import csrf, db, limiter
 from server.models import User
-from server.web_text import DEFAULT_LANGUAGE, LANGUAGES, translate
+from server.review import overview as review_overview
+from server.review import workflow as review
+from server.summaries import charts, exports
+from server.summaries import figures as summaries
+from server.web.text import DEFAULT_LANGUAGE, LANGUAGES, translate
 
 log = logging.getLogger(__name__)
 
 bp = Blueprint("web", __name__)
 
 LANG_COOKIE = "zhuxun_lang"
-CHINA = timezone(timedelta(hours=8))
-STATIC = Path(__file__).with_name("static")
+STATIC = Path(__file__).parent.parent / "static"
 # Pages are the only place scripts, styles and images could come from: this server.
 CONTENT_SECURITY_POLICY = (
     "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
@@ -168,7 +167,7 @@ def pages_for(*roles: str) -> Callable[[Callable[P, R]], Callable[P, R | Respons
                 return redirect(url_for(".login"))
             if user.role not in roles:
                 raise Forbidden(_("This page is for township reviewers and county admins."))
-            g.actor = actor_for(user)
+            g.actor = actor_for(db.session, user)
             return view(*args, **kwargs)
 
         return wrapper
@@ -244,7 +243,7 @@ def _china_time(value: str | None) -> str:
         return ""
     moment = datetime.fromisoformat(value)
     if moment.tzinfo is not None:
-        moment = moment.astimezone(CHINA)
+        moment = moment.astimezone(CHINA_TZ)
     return moment.strftime("%H:%M")
 
 
@@ -254,7 +253,7 @@ def _china_datetime(value: str | None) -> str:
         return ""
     moment = datetime.fromisoformat(value)
     if moment.tzinfo is not None:
-        moment = moment.astimezone(CHINA)
+        moment = moment.astimezone(CHINA_TZ)
     return moment.strftime("%Y-%m-%d %H:%M")
 
 
@@ -310,7 +309,7 @@ def home() -> ResponseReturnValue:
 
 @bp.route("/login", methods=["GET", "POST"])
 @limiter.shared_limit(
-    _login_rate_limit, LOGIN_LIMIT_SCOPE, key_func=_login_rate_key, methods=["POST"]
+    login_rate_limit, LOGIN_LIMIT_SCOPE, key_func=login_rate_key, methods=["POST"]
 )
 def login() -> ResponseReturnValue:
     next_url = _safe_next(request.values.get("next"))
@@ -380,7 +379,7 @@ def _weeks_arg() -> int:
     if not raw:
         return DEFAULT_WEEKS
     if not raw.isdigit():
-        raise review.InvalidInput(
+        raise InvalidInput(
             f"weeks must be a whole number, not {raw[:20]!r}", {"weeks": ["must be a number"]}
         )
     return int(raw)
@@ -515,7 +514,7 @@ def county() -> ResponseReturnValue:
     month, township = _summary_args()
     view = request.args.get("view") or "raw"
     if view not in VIEWS:
-        raise review.InvalidInput(
+        raise InvalidInput(
             f"view must be raw or approved, not {view[:20]!r}", {"view": ["raw or approved"]}
         )
     summary = _summary(month, township)
@@ -580,28 +579,13 @@ def _error_page(status: int, title: str, message: str, **extra: Any) -> Response
     )
 
 
-@bp.errorhandler(review.ReviewError)
-def _review_error(exc: review.ReviewError) -> ResponseReturnValue:
-    if isinstance(exc, review.NotFound):
-        return _error_page(404, _("Not found"), str(exc))
-    if isinstance(exc, review.InvalidInput):
-        return _error_page(400, _("Please check the input"), str(exc), errors=exc.errors)
-    return _error_page(409, _("This cannot be done now"), str(exc))
-
-
-@bp.errorhandler(summaries.SummaryError)
-def _summary_error(exc: summaries.SummaryError) -> ResponseReturnValue:
-    if isinstance(exc, summaries.Forbidden):
-        return _error_page(403, _("Not allowed"), str(exc))
-    if isinstance(exc, summaries.NotFound):
-        return _error_page(404, _("Not found"), str(exc))
-    errors = exc.errors if isinstance(exc, summaries.InvalidInput) else None
-    return _error_page(400, _("Please check the input"), str(exc), errors=errors)
-
-
-@bp.errorhandler(ApiError)
-def _api_error(exc: ApiError) -> ResponseReturnValue:
-    return _error_page(exc.status, _("Please check the input"), exc.message, errors=exc.errors)
+@bp.errorhandler(DomainError)
+def _domain_error(exc: DomainError) -> ResponseReturnValue:
+    """Every domain error as a page, with the status the API gives it (status_of)."""
+    status = status_of(exc)
+    titles = {403: _("Not allowed"), 404: _("Not found"), 409: _("This cannot be done now")}
+    title = titles.get(status) or _("Please check the input")
+    return _error_page(status, title, exc.message, errors=exc.errors)
 
 
 @bp.errorhandler(CSRFError)

@@ -35,8 +35,9 @@ from rules.counts import (
 from rules.engine import WEEKLY_RULE, WEEKLY_RULE_PATROL
 from rules.model import Place
 from rules.periods import label_range, month_end, month_label, week_label, week_start
-from server.auth import COUNTY_ADMIN, TOWNSHIP_REVIEWER, Actor
-from server.flags import EXCUSED, OPEN, RESOLVED, _scenario, ruleset_named, today_in_china
+from server.actor import COUNTY_ADMIN, TOWNSHIP_REVIEWER, Actor
+from server.errors import Forbidden, InvalidInput, NotFound
+from server.flags import EXCUSED, OPEN, RESOLVED, ruleset_named, scenario_for, today_in_china
 from server.models import Doctor, FlagRecord, OrgUnit, SyncCounter, Visit, WeekReview
 
 APPROVED = "approved"  # WeekReview.state of an approved doctor-week (server/review.py)
@@ -93,26 +94,6 @@ RAW_LABEL, APPROVED_LABEL = "原始 raw", "审核 approved"
 
 Figure = dict[str, Any]  # {"raw": value, "approved": value}
 Tables = dict[str, list[list[Any]]]
-
-
-class SummaryError(Exception):
-    """A summary that cannot be given as asked."""
-
-
-class InvalidInput(SummaryError):
-    """Input that is not valid; `errors` maps each parameter to what is wrong."""
-
-    def __init__(self, message: str, errors: dict[str, list[str]]) -> None:
-        super().__init__(message)
-        self.errors = errors
-
-
-class NotFound(SummaryError):
-    """No such township or doctor, or one outside the caller's scope (the same answer)."""
-
-
-class Forbidden(SummaryError):
-    """The caller's role may not read summaries (doctors)."""
 
 
 # --- input -------------------------------------------------------------------------
@@ -233,7 +214,7 @@ _scenarios_lock = threading.Lock()
 
 
 def county_scenario(session: Session, county: str) -> Scenario:
-    """The county's rules scenario (`server.flags._scenario`), kept in this process while the
+    """The county's rules scenario (`server.flags.scenario_for`), kept in this process while the
     sync counter stays put. Every write of a place, doctor, assignment, visit, leave or
     training record takes the next sequence number (server/store.py), so an unchanged counter
     means unchanged data. The counter is read first: the data read after it is at least as
@@ -246,7 +227,7 @@ def county_scenario(session: Session, county: str) -> Scenario:
         if kept is not None and kept[0] is engine and kept[1] == counter:
             _SCENARIOS.move_to_end(key)
             return kept[2]
-    data = load_scenario(_scenario(session, {county}, None))
+    data = load_scenario(scenario_for(session, {county}, None))
     with _scenarios_lock:
         _SCENARIOS[key] = (engine, counter, data)  # the engine itself: its id is not reused
         _SCENARIOS.move_to_end(key)

@@ -20,7 +20,7 @@ import csv
 import io
 from typing import Any
 
-from server.summaries import about_rows, table_rows
+from server.summaries.figures import about_rows, table_rows
 
 ABOUT = "about"
 SECTION = "section"

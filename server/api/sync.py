@@ -1,26 +1,28 @@
-"""The HTTP API: translate requests to service calls and answers to JSON. No domain logic."""
+"""The sync API: push, pull, the records and flags a caller may read, a reviewer's
+correction and the conflicts list. It translates requests to calls of the push/pull
+service (server/records/service.py) and answers to JSON. No domain logic."""
 
 from __future__ import annotations
 
 import gzip
-import logging
 import threading
 import uuid
-from datetime import date
 from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request
 from flask.typing import ResponseReturnValue
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
-from server import flags, review, sync_service
-from server.auth import COUNTY_ADMIN, TOWNSHIP_REVIEWER, current_actor, login_required
-from server.errors import ApiError
+from server.actor import COUNTY_ADMIN, TOWNSHIP_REVIEWER
+from server.api.auth import current_actor, login_required
+from server.api.context import reevaluate_flags
+from server.api.errors import ApiError
+from server.api.parsing import int_arg, json_body
 from server.extensions import db
 from server.models import FlagRecord, SyncRecord
-from server.store import WrittenRecord, row_to_wire
-from sync.batch import BodyDecodeError, BodyTooLarge, decode
+from server.records import service
+from server.records.sql_store import row_to_wire
+from server.review.workflow import reopen_weeks_touched
 from sync.clock import HybridLogicalClock
 from sync.protocol import (
     DEFAULT_PULL_LIMIT,
@@ -41,7 +43,6 @@ from sync.records import (
 )
 from sync.storage import InvalidCursor
 
-log = logging.getLogger(__name__)
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
 _clock_lock = threading.Lock()
@@ -54,28 +55,6 @@ def _server_clock() -> HybridLogicalClock:
     return clock
 
 
-def _json_body() -> Any:
-    if request.mimetype != "application/json":
-        raise ApiError(
-            415,
-            ErrorCode.UNSUPPORTED_MEDIA_TYPE,
-            f"send Content-Type: application/json, not {request.mimetype or 'nothing'!r}",
-        )
-    limit = current_app.config["MAX_CONTENT_LENGTH"]
-    try:
-        return decode(
-            request.get_data(cache=False),
-            content_encoding=request.content_encoding,
-            max_bytes=limit,
-        )
-    except BodyTooLarge as exc:
-        raise ApiError(
-            413, ErrorCode.BODY_TOO_LARGE, str(exc), details={"limit_bytes": exc.limit}
-        ) from exc
-    except BodyDecodeError as exc:
-        raise ApiError(400, ErrorCode.INVALID_JSON, str(exc)) from exc
-
-
 @bp.get("/health")
 def health() -> ResponseReturnValue:
     db.session.execute(select(1))
@@ -85,7 +64,7 @@ def health() -> ResponseReturnValue:
 @bp.post("/sync/push")
 @login_required()
 def push() -> ResponseReturnValue:
-    body = _json_body()
+    body = json_body()
     try:
         batch = parse_push(body, max_changes=current_app.config["ZHUXUN_MAX_BATCH_CHANGES"])
     except BatchTooLarge as exc:
@@ -105,60 +84,20 @@ def _push(batch: PushBatch) -> dict[str, Any]:
     flags are re-evaluated after it commits."""
     with _clock_lock:
         clock = _server_clock()
-    return sync_service.push(
+    return service.push(
         db.session,
         current_actor(),
         batch,
         clock,
         after_push=reevaluate_flags,
-        in_transaction=review.reopen_weeks_touched,
+        in_transaction=reopen_weeks_touched,
     )
-
-
-def rules_as_of() -> date:
-    configured = current_app.config.get("ZHUXUN_RULES_AS_OF")
-    return date.fromisoformat(configured) if configured else flags.today_in_china()
-
-
-def reevaluate_flags(session: Session, rows: list[WrittenRecord]) -> None:
-    """Re-evaluate the flags of the doctor-weeks a push touched. The push is committed
-    already; a failure here is logged and repaired by the next evaluation, never lost.
-    (Approved weeks the push touched were reopened inside its transaction.)"""
-    doctors, period = flags.affected_by(rows)
-    if not doctors or period is None:
-        return
-    try:
-        flags.reevaluate(
-            session,
-            doctors,
-            period,
-            ruleset=current_app.config["ZHUXUN_RULESET"],
-            as_of=rules_as_of(),
-            cause="push",
-        )
-    except Exception:  # noqa: BLE001 - derived data; see the docstring
-        session.rollback()
-        log.exception("flag re-evaluation failed for %s", sorted(doctors))
-
-
-def _int_arg(name: str, default: int, low: int, high: int) -> int:
-    raw = request.args.get(name)
-    if raw in (None, ""):
-        return default
-    if not raw.isdigit() or not low <= int(raw) <= high:
-        raise ApiError(
-            400,
-            ErrorCode.INVALID_REQUEST,
-            f"{name} must be a whole number from {low} to {high}",
-            errors={name: [f"must be from {low} to {high}"]},
-        )
-    return int(raw)
 
 
 @bp.get("/sync/pull")
 @login_required()
 def pull() -> ResponseReturnValue:
-    limit = _int_arg("limit", DEFAULT_PULL_LIMIT, 1, MAX_PULL_LIMIT)
+    limit = int_arg("limit", DEFAULT_PULL_LIMIT, 1, MAX_PULL_LIMIT)
     device_id = request.headers.get(H_DEVICE_ID)
     if device_id is not None and not valid_id(device_id):
         raise ApiError(
@@ -168,7 +107,7 @@ def pull() -> ResponseReturnValue:
             errors={H_DEVICE_ID: ["must be an id of 1-64 letters, digits, '_', '.', ':' or '-'"]},
         )
     try:
-        page = sync_service.pull(
+        page = service.pull(
             db.session,
             current_actor(),
             request.args.get("cursor"),
@@ -231,8 +170,8 @@ FLAG_FILTERS = {
 def list_flags() -> ResponseReturnValue:
     """Flags in the caller's scope; filter by rule, doctor, place, period, status, state."""
     actor = current_actor()
-    limit = _int_arg("limit", 200, 1, 5000)
-    offset = _int_arg("offset", 0, 0, 10**9)
+    limit = int_arg("limit", 200, 1, 5000)
+    offset = int_arg("offset", 0, 0, 10**9)
     query = select(FlagRecord).where(actor.owns(FlagRecord))
     for name, column in FLAG_FILTERS.items():
         if request.args.get(name):
@@ -260,8 +199,8 @@ def list_records(collection: str) -> ResponseReturnValue:
     if collection not in DEVICE_COLLECTIONS:
         raise ApiError(404, ErrorCode.NOT_FOUND, f"no collection {collection!r}")
     actor = current_actor()
-    limit = _int_arg("limit", 100, 1, 1000)
-    offset = _int_arg("offset", 0, 0, 10**9)
+    limit = int_arg("limit", 100, 1, 1000)
+    offset = int_arg("offset", 0, 0, 10**9)
     query = select(SyncRecord).where(SyncRecord.collection == collection, actor.pull_filter())
     if request.args.get("include_deleted") != "true":
         query = query.where(SyncRecord.deleted.is_(False))
@@ -287,7 +226,7 @@ def correct_record(collection: str, record_id: str) -> ResponseReturnValue:
     if collection not in DEVICE_COLLECTIONS:
         raise ApiError(404, ErrorCode.NOT_FOUND, f"no collection {collection!r}")
     _scoped_record(collection, record_id)
-    body = _json_body()
+    body = json_body()
     if not isinstance(body, dict) or not isinstance(body.get("data"), dict):
         raise ApiError(400, ErrorCode.INVALID_REQUEST, 'send {"base_version": n, "data": {...}}')
     base = body.get("base_version")

@@ -1,52 +1,37 @@
 """The review workflow over HTTP, /api/v1/review: township reviewers and county admins
 only (a doctor gets 403), subjects outside the caller's scope answer 404, and every error
-is the one envelope (server/errors.py). The decisions themselves are in server/review.py.
+is the one envelope (server/api/errors.py). The decisions themselves are in
+server/review/workflow.py.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import Any
 
 from flask import Blueprint, jsonify, request
 from flask.typing import ResponseReturnValue
 
-from server import review
-from server.api import _int_arg, _json_body, reevaluate_flags
-from server.auth import COUNTY_ADMIN, TOWNSHIP_REVIEWER, current_actor, login_required
-from server.errors import ApiError
+from server.actor import COUNTY_ADMIN, TOWNSHIP_REVIEWER
+from server.api.auth import current_actor, login_required
+from server.api.context import reevaluate_flags
+from server.api.errors import ApiError
+from server.api.parsing import int_arg, json_body
 from server.extensions import db
-from server.store import row_to_wire
+from server.records.sql_store import row_to_wire
+from server.review import workflow as review
 from sync.protocol import ErrorCode
 
 bp = Blueprint("review", __name__, url_prefix="/api/v1/review")
 
-# A decision that does not fit the subject's state (a flag not open, leave decided the
-# same way already, a record that moved on meanwhile).
-WRONG_STATE = ErrorCode.WRONG_STATE
-
 reviewers = login_required(TOWNSHIP_REVIEWER, COUNTY_ADMIN)
-
-
-@contextmanager
-def _answers() -> Iterator[None]:
-    """Review errors as HTTP answers."""
-    try:
-        yield
-    except review.NotFound as exc:
-        raise ApiError(404, ErrorCode.NOT_FOUND, str(exc)) from exc
-    except review.InvalidInput as exc:
-        raise ApiError(400, ErrorCode.VALIDATION, str(exc), errors=exc.errors) from exc
-    except review.WrongState as exc:
-        raise ApiError(409, WRONG_STATE, str(exc)) from exc
 
 
 def _body(*, optional: bool = False) -> dict[str, Any]:
     """The JSON object body; none at all is an empty object when every field is optional."""
     if optional and not request.get_data(cache=True):
         return {}
-    body = _json_body()
+    body = json_body()
     if not isinstance(body, dict):
         raise ApiError(400, ErrorCode.INVALID_REQUEST, "send a JSON object")
     return body
@@ -55,49 +40,40 @@ def _body(*, optional: bool = False) -> dict[str, Any]:
 @bp.get("/weeks/<doctor>/<week>")
 @reviewers
 def week(doctor: str, week: str) -> ResponseReturnValue:
-    with _answers():
-        return jsonify(review.week_calendar(db.session, current_actor(), doctor, week))
+    return jsonify(review.week_calendar(db.session, current_actor(), doctor, week))
 
 
 @bp.post("/weeks/<doctor>/<week>/approve")
 @reviewers
 def approve_week(doctor: str, week: str) -> ResponseReturnValue:
     body = _body(optional=True)
-    with _answers():
-        reason = review.text_field(body, "reason", required=False)
-        return jsonify(
-            review.approve_week(db.session, current_actor(), doctor, week, reason=reason)
-        )
+    reason = review.text_field(body, "reason", required=False)
+    return jsonify(review.approve_week(db.session, current_actor(), doctor, week, reason=reason))
 
 
 @bp.post("/visits/<visit_id>/send-back")
 @reviewers
 def send_back(visit_id: str) -> ResponseReturnValue:
     body = _body()
-    with _answers():
-        comment = review.text_field(body, "comment")
-        assert comment is not None
-        return jsonify(review.send_back(db.session, current_actor(), visit_id, comment=comment))
+    comment = review.text_field(body, "comment")
+    assert comment is not None
+    return jsonify(review.send_back(db.session, current_actor(), visit_id, comment=comment))
 
 
 @bp.post("/flags/<path:key>/excuse")
 @reviewers
 def excuse_flag(key: str) -> ResponseReturnValue:
     body = _body()
-    with _answers():
-        reason = review.text_field(body, "reason")
-        assert reason is not None
-        return jsonify(review.excuse_flag(db.session, current_actor(), key, reason=reason))
+    reason = review.text_field(body, "reason")
+    assert reason is not None
+    return jsonify(review.excuse_flag(db.session, current_actor(), key, reason=reason))
 
 
 def _decide_leave(decision: str) -> Callable[[str], ResponseReturnValue]:
     def view(leave_id: str) -> ResponseReturnValue:
         body = _body(optional=True)
-        with _answers():
-            reason = review.text_field(body, "reason", required=decision == "refuse")
-            row = review.decide_leave(
-                db.session, current_actor(), leave_id, decision, reason=reason
-            )
+        reason = review.text_field(body, "reason", required=decision == "refuse")
+        row = review.decide_leave(db.session, current_actor(), leave_id, decision, reason=reason)
         answer = row_to_wire(row)
         reevaluate_flags(db.session, [row])  # approved leave excuses duty days (RULES.md)
         return jsonify(answer)
@@ -115,8 +91,8 @@ bp.post("/leave/<leave_id>/refuse")(reviewers(_decide_leave("refuse")))
 def audit_log() -> ResponseReturnValue:
     """The decisions on subjects in the caller's scope. Read-only: the log has no write
     endpoint, so PUT, POST and DELETE answer 405."""
-    limit = _int_arg("limit", 200, 1, 5000)
-    offset = _int_arg("offset", 0, 0, 10**9)
+    limit = int_arg("limit", 200, 1, 5000)
+    offset = int_arg("offset", 0, 0, 10**9)
     items = review.audit_log(
         db.session,
         current_actor(),

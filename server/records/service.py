@@ -15,10 +15,16 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from forms import validate
-from server.auth import Actor
+from server.actor import Actor
 from server.models import Assignment, Doctor, OrgUnit, SyncRecord
-from server.projections import BatchProjection
-from server.store import RecordScope, SqlSyncStore, WriteContext, WrittenRecord, row_to_wire
+from server.records.projections import BatchProjection
+from server.records.sql_store import (
+    RecordScope,
+    SqlSyncStore,
+    WriteContext,
+    WrittenRecord,
+    row_to_wire,
+)
 from sync.clock import ClockDriftError, ClockFormatError, HLCTimestamp, HybridLogicalClock
 from sync.protocol import DEFAULT_MAX_PULL_BYTES, LEAVE, VISITS, ErrorCode, Op, Status
 from sync.records import Change, ChangeResult, PushBatch, rejected

@@ -3,7 +3,7 @@ would rather look at than read ... rendered server-side, no CDN"): the complianc
 township, a doctor's duty-day heatmap (weeks x days) and village coverage on a simple map of
 positions.
 
-Pure string builders over the data of `server.summaries` (county_summary, compliance_trend,
+Pure string builders over the data of `server.summaries.figures` (county_summary, compliance_trend,
 duty_heatmap): no Flask, no JavaScript, no external resource; every piece of text is
 escaped. Labels come from a `labels` mapping (LABELS_EN, LABELS_ZH, or a caller's own),
 merged over the English defaults.

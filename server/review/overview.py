@@ -15,10 +15,11 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from server.auth import Actor
+from server.actor import Actor
+from server.errors import InvalidInput
 from server.flags import OPEN
 from server.models import AuditEntry, Doctor, FlagRecord, OrgUnit, Visit, WeekReview
-from server.review import UNREVIEWED, InvalidInput, audit_json, week_of, week_range
+from server.review.workflow import UNREVIEWED, audit_json, week_of, week_range
 
 MAX_WEEKS = 26
 
