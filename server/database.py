@@ -9,8 +9,10 @@ from alembic import command
 from alembic.config import Config
 from flask import current_app
 from sqlalchemy import select
+from sqlalchemy.orm import Session
+from werkzeug.security import generate_password_hash
 
-from server.accounts import create_user
+from server.accounts import PASSWORD_METHOD, create_user
 from server.extensions import db
 from server.models import SyncCounter, User
 
@@ -43,8 +45,7 @@ def add_user(
     doctor_id: str | None = None,
     unit_code: str | None = None,
 ) -> User:
-    """`accounts.create_user` inside an app context: the app's session and its password
-    method (tests lower the cost through ZHUXUN_PASSWORD_METHOD; production keeps it)."""
+    """`accounts.create_user` inside an app context: the app's session and password hasher."""
     return create_user(
         db.session,
         username,
@@ -52,5 +53,17 @@ def add_user(
         role,
         doctor_id=doctor_id,
         unit_code=unit_code,
-        password_method=current_app.config.get("ZHUXUN_PASSWORD_METHOD"),
+        hash_password=hash_password,
     )
+
+
+def hash_password(password: str) -> str:
+    """werkzeug's KDF with the app's method: tests lower the cost (ZHUXUN_PASSWORD_METHOD)
+    to stay fast; production keeps `accounts.PASSWORD_METHOD`."""
+    method = current_app.config.get("ZHUXUN_PASSWORD_METHOD") or PASSWORD_METHOD
+    return generate_password_hash(password, method=method)
+
+
+def ping(session: Session) -> None:
+    """A round trip to the database (the health check): raises if it cannot answer."""
+    session.execute(select(1))

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from rules import Flag, RuleSet, evaluate, load_ruleset, load_scenario
 from rules.periods import CHINA_TZ
 from server import webhooks
+from server.actor import Actor
 from server.models import Assignment, Doctor, FlagHistory, FlagRecord, OrgUnit, SyncRecord
 from server.records.sql_store import RecordScope, SqlSyncStore, WrittenRecord
 from sync.protocol import FLAGS, LEAVE, TRAININGS, VISITS
@@ -477,3 +478,29 @@ def reevaluate_after_push(
     except Exception:  # noqa: BLE001 - derived data; see the docstring
         session.rollback()
         log.exception("flag re-evaluation failed for %s", sorted(doctors))
+
+
+# Filters of the flag list and the column each one filters.
+FLAG_FILTERS = {
+    "rule": FlagRecord.rule,
+    "doctor": FlagRecord.doctor_id,
+    "period": FlagRecord.period,
+    "status": FlagRecord.status,
+    "state": FlagRecord.state,
+    "place": FlagRecord.subject_id,
+}
+
+
+def list_flags(
+    session: Session, actor: Actor, filters: dict[str, str], *, offset: int, limit: int
+) -> list[dict[str, Any]]:
+    """The flags in the actor's scope matching `filters` (names of FLAG_FILTERS), in key
+    order: each flag's body with its review state and when it opened."""
+    query = select(FlagRecord).where(actor.owns(FlagRecord))
+    for name, value in filters.items():
+        query = query.where(FLAG_FILTERS[name] == value)
+    rows = session.scalars(query.order_by(FlagRecord.key).offset(offset).limit(limit))
+    return [
+        {**r.body, "state": r.state, "opened_at": r.opened_at.isoformat() if r.opened_at else None}
+        for r in rows
+    ]

@@ -5,7 +5,6 @@ with the login page (server/web/session.py)."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
 from functools import wraps
 from typing import Any, ParamSpec, TypeVar
 
@@ -20,13 +19,13 @@ from flask_jwt_extended import (
     jwt_required,
     verify_jwt_in_request,
 )
-from sqlalchemy import select
 from werkzeug.security import check_password_hash
 
+from server.accounts import revoke_token, token_revoked, user_named
 from server.actor import Actor, actor_for
 from server.api.errors import ApiError, error_response
 from server.extensions import db, jwt, limiter
-from server.models import RevokedToken, User
+from server.models import User
 from sync.protocol import ErrorCode
 
 bp = Blueprint("auth", __name__, url_prefix="/api/v1/auth")
@@ -50,7 +49,7 @@ def login_required(*roles: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
         @wraps(view)
         def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
             verify_jwt_in_request()
-            user = db.session.scalar(select(User).where(User.username == get_jwt_identity()))
+            user = user_named(db.session, get_jwt_identity())
             if user is None or not user.active:
                 raise ApiError(401, ErrorCode.UNAUTHORIZED, "this account is not active")
             if roles and user.role not in roles:
@@ -135,7 +134,7 @@ def login() -> ResponseReturnValue:
         raise ApiError(
             400, ErrorCode.VALIDATION, "username and password are required", errors=errors
         )
-    user = db.session.scalar(select(User).where(User.username == username))
+    user = user_named(db.session, username)
     if user is None or not user.active or not check_password_hash(user.password_hash, password):
         raise ApiError(401, ErrorCode.UNAUTHORIZED, "wrong username or password")
     return jsonify({**_tokens_for(user), "expires_in": _expires_in(), "user": _user_json(user)})
@@ -144,27 +143,18 @@ def login() -> ResponseReturnValue:
 @bp.post("/refresh")
 @jwt_required(refresh=True)
 def refresh() -> ResponseReturnValue:
-    user = db.session.scalar(select(User).where(User.username == get_jwt_identity()))
+    user = user_named(db.session, get_jwt_identity())
     if user is None or not user.active:
         raise ApiError(401, ErrorCode.UNAUTHORIZED, "this account is not active")
     token = create_access_token(identity=user.username, additional_claims={"role": user.role})
     return jsonify({"access_token": token, "expires_in": _expires_in()})
 
 
-def revoke(jti: str, expires: int | None) -> None:
-    if db.session.get(RevokedToken, jti) is None:
-        db.session.add(
-            RevokedToken(
-                jti=jti, expires_at=datetime.fromtimestamp(expires, UTC) if expires else None
-            )
-        )
-
-
 @bp.post("/logout")
 @login_required()
 def logout() -> ResponseReturnValue:
     claims = get_jwt()
-    revoke(claims["jti"], claims.get("exp"))
+    revoke_token(db.session, claims["jti"], claims.get("exp"))
     body = request.get_json(silent=True)
     if isinstance(body, dict) and isinstance(body.get("refresh_token"), str):
         try:
@@ -172,7 +162,7 @@ def logout() -> ResponseReturnValue:
         except Exception:  # noqa: BLE001 - an unreadable token is simply not revoked
             refresh_claims = None
         if refresh_claims and refresh_claims.get("sub") == get_jwt_identity():
-            revoke(refresh_claims["jti"], refresh_claims.get("exp"))
+            revoke_token(db.session, refresh_claims["jti"], refresh_claims.get("exp"))
     db.session.commit()
     return jsonify({"revoked": True})
 
@@ -198,7 +188,7 @@ def me() -> ResponseReturnValue:
 def init_jwt() -> None:
     @jwt.token_in_blocklist_loader
     def _revoked(_header: dict[str, Any], payload: dict[str, Any]) -> bool:
-        return db.session.get(RevokedToken, payload["jti"]) is not None
+        return token_revoked(db.session, payload["jti"])
 
     @jwt.expired_token_loader
     def _expired(_header: dict[str, Any], _payload: dict[str, Any]) -> ResponseReturnValue:

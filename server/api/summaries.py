@@ -75,7 +75,7 @@ def _summary() -> dict[str, Any]:
     )
 
 
-def _download(body: bytes, mimetype: str, summary: dict[str, Any], extension: str) -> Response:
+def download(body: bytes, mimetype: str, summary: dict[str, Any], extension: str) -> Response:
     name = f"zhuxun-{summary['county']['code']}-{summary['month']}"
     if summary["scope"]["township"] is not None:
         name += "-" + "-".join(summary["scope"]["township"])
@@ -99,14 +99,14 @@ def summary_json() -> ResponseReturnValue:
 @readers
 def summary_csv() -> ResponseReturnValue:
     summary = _summary()
-    return _download(exports.to_csv(summary), CSV_TYPE, summary, "csv")
+    return download(exports.to_csv(summary), CSV_TYPE, summary, "csv")
 
 
 @bp.get("/summaries.xlsx")
 @readers
 def summary_xlsx() -> ResponseReturnValue:
     summary = _summary()
-    return _download(exports.to_xlsx(summary), XLSX_TYPE, summary, "xlsx")
+    return download(exports.to_xlsx(summary), XLSX_TYPE, summary, "xlsx")
 
 
 @bp.get("/summaries/charts/<name>.svg")

@@ -11,15 +11,16 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request
 from flask.typing import ResponseReturnValue
-from sqlalchemy import select
 
+from server import flags
 from server.actor import COUNTY_ADMIN, TOWNSHIP_REVIEWER
 from server.api.auth import current_actor, login_required
 from server.api.context import reevaluate_flags
 from server.api.errors import ApiError
 from server.api.parsing import int_arg, json_body
+from server.database import ping
 from server.extensions import db
-from server.models import FlagRecord, SyncRecord
+from server.models import SyncRecord
 from server.records import service
 from server.records.sql_store import row_to_wire
 from server.review.workflow import reopen_weeks_touched
@@ -57,7 +58,7 @@ def _server_clock() -> HybridLogicalClock:
 
 @bp.get("/health")
 def health() -> ResponseReturnValue:
-    db.session.execute(select(1))
+    ping(db.session)
     return jsonify({"status": "ok"})
 
 
@@ -147,50 +148,22 @@ def _gzip_answer(response: Response) -> Response:
 
 
 def _scoped_record(collection: str, record_id: str) -> SyncRecord:
-    row = db.session.get(SyncRecord, (collection, record_id))
-    if row is None or not current_actor().may_touch(row):
+    row = service.scoped_record(db.session, current_actor(), collection, record_id)
+    if row is None:
         # The same answer for "missing" and "not yours": existence is not leaked.
         raise ApiError(404, ErrorCode.NOT_FOUND, f"no {collection} record {record_id!r}")
     return row
-
-
-# Query arguments of GET /flags and the column each one filters.
-FLAG_FILTERS = {
-    "rule": FlagRecord.rule,
-    "doctor": FlagRecord.doctor_id,
-    "period": FlagRecord.period,
-    "status": FlagRecord.status,
-    "state": FlagRecord.state,
-    "place": FlagRecord.subject_id,
-}
 
 
 @bp.get("/flags")
 @login_required()
 def list_flags() -> ResponseReturnValue:
     """Flags in the caller's scope; filter by rule, doctor, place, period, status, state."""
-    actor = current_actor()
     limit = int_arg("limit", 200, 1, 5000)
     offset = int_arg("offset", 0, 0, 10**9)
-    query = select(FlagRecord).where(actor.owns(FlagRecord))
-    for name, column in FLAG_FILTERS.items():
-        if request.args.get(name):
-            query = query.where(column == request.args[name])
-    rows = db.session.scalars(query.order_by(FlagRecord.key).offset(offset).limit(limit))
-    return jsonify(
-        {
-            "items": [
-                {
-                    **r.body,
-                    "state": r.state,
-                    "opened_at": r.opened_at.isoformat() if r.opened_at else None,
-                }
-                for r in rows
-            ],
-            "offset": offset,
-            "limit": limit,
-        }
-    )
+    wanted = {name: request.args[name] for name in flags.FLAG_FILTERS if request.args.get(name)}
+    items = flags.list_flags(db.session, current_actor(), wanted, offset=offset, limit=limit)
+    return jsonify({"items": items, "offset": offset, "limit": limit})
 
 
 @bp.get("/<collection>")
@@ -198,15 +171,17 @@ def list_flags() -> ResponseReturnValue:
 def list_records(collection: str) -> ResponseReturnValue:
     if collection not in DEVICE_COLLECTIONS:
         raise ApiError(404, ErrorCode.NOT_FOUND, f"no collection {collection!r}")
-    actor = current_actor()
     limit = int_arg("limit", 100, 1, 1000)
     offset = int_arg("offset", 0, 0, 10**9)
-    query = select(SyncRecord).where(SyncRecord.collection == collection, actor.pull_filter())
-    if request.args.get("include_deleted") != "true":
-        query = query.where(SyncRecord.deleted.is_(False))
-    if request.args.get("doctor"):
-        query = query.where(SyncRecord.doctor_id == request.args["doctor"])
-    rows = db.session.scalars(query.order_by(SyncRecord.seq).offset(offset).limit(limit))
+    rows = service.list_records(
+        db.session,
+        current_actor(),
+        collection,
+        offset=offset,
+        limit=limit,
+        include_deleted=request.args.get("include_deleted") == "true",
+        doctor=request.args.get("doctor") or None,
+    )
     return jsonify({"items": [row_to_wire(r) for r in rows], "offset": offset, "limit": limit})
 
 
@@ -262,12 +237,5 @@ def correct_record(collection: str, record_id: str) -> ResponseReturnValue:
 @bp.get("/conflicts")
 @login_required()
 def list_conflicts() -> ResponseReturnValue:
-    actor = current_actor()
-    status = request.args.get("status", "open")
-    query = select(SyncRecord).where(SyncRecord.collection == "conflicts", actor.pull_filter())
-    rows = [
-        r
-        for r in db.session.scalars(query.order_by(SyncRecord.seq))
-        if status == "all" or (r.data or {}).get("status") == status
-    ]
+    rows = service.list_conflicts(db.session, current_actor(), request.args.get("status", "open"))
     return jsonify({"items": [row_to_wire(r) for r in rows]})

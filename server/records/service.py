@@ -26,7 +26,7 @@ from server.records.sql_store import (
     row_to_wire,
 )
 from sync.clock import ClockDriftError, ClockFormatError, HLCTimestamp, HybridLogicalClock
-from sync.protocol import DEFAULT_MAX_PULL_BYTES, LEAVE, VISITS, ErrorCode, Op, Status
+from sync.protocol import CONFLICTS, DEFAULT_MAX_PULL_BYTES, LEAVE, VISITS, ErrorCode, Op, Status
 from sync.records import Change, ChangeResult, PushBatch, rejected
 from sync.storage import encode_cursor
 
@@ -292,3 +292,44 @@ def pull(
         changes.append(text)
         size += len(text)
     return PullPage(changes, next_cursor, has_more)
+
+
+# --- reading records -----------------------------------------------------------------
+
+
+def scoped_record(
+    session: Session, actor: Actor, collection: str, record_id: str
+) -> SyncRecord | None:
+    """The record if it exists and the actor may touch it; None for both "missing" and
+    "not yours", so existence is not leaked."""
+    row = session.get(SyncRecord, (collection, record_id))
+    return row if row is not None and actor.may_touch(row) else None
+
+
+def list_records(
+    session: Session,
+    actor: Actor,
+    collection: str,
+    *,
+    offset: int,
+    limit: int,
+    include_deleted: bool = False,
+    doctor: str | None = None,
+) -> list[SyncRecord]:
+    """A page of a collection's records the actor receives on pull, in change order."""
+    query = select(SyncRecord).where(SyncRecord.collection == collection, actor.pull_filter())
+    if not include_deleted:
+        query = query.where(SyncRecord.deleted.is_(False))
+    if doctor:
+        query = query.where(SyncRecord.doctor_id == doctor)
+    return list(session.scalars(query.order_by(SyncRecord.seq).offset(offset).limit(limit)))
+
+
+def list_conflicts(session: Session, actor: Actor, status: str = "open") -> list[SyncRecord]:
+    """The conflict records in the actor's scope with this status ("all" for every one)."""
+    query = select(SyncRecord).where(SyncRecord.collection == CONFLICTS, actor.pull_filter())
+    return [
+        r
+        for r in session.scalars(query.order_by(SyncRecord.seq))
+        if status == "all" or (r.data or {}).get("status") == status
+    ]

@@ -43,12 +43,12 @@ from flask.typing import ResponseReturnValue
 from flask_limiter.errors import RateLimitExceeded
 from flask_wtf.csrf import CSRFError
 from markupsafe import Markup
-from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import Forbidden, HTTPException, NotFound
 from werkzeug.security import check_password_hash
 
 from rules.periods import CHINA_TZ
+from server.accounts import user_named
 from server.actor import COUNTY_ADMIN, TOWNSHIP_REVIEWER, actor_for
 from server.api import summaries as summaries_api
 from server.api.auth import LOGIN_LIMIT_SCOPE, login_rate_key, login_rate_limit
@@ -147,7 +147,7 @@ def _signed_in_user() -> User | None:
     name = session.get("user")
     if not isinstance(name, str):
         return None
-    user = db.session.scalar(select(User).where(User.username == name))
+    user = user_named(db.session, name)
     if user is None or not user.active or session.get("mark") != _password_mark(user):
         session.clear()
         return None
@@ -328,7 +328,7 @@ def login() -> ResponseReturnValue:
         return render_template(
             "login.html", next=next_url, errors=errors, username=username[:64]
         ), 400
-    user = db.session.scalar(select(User).where(User.username == username))
+    user = user_named(db.session, username)
     if user is None or not user.active or not check_password_hash(user.password_hash, password):
         return render_template(
             "login.html",
@@ -560,7 +560,7 @@ def county_download(extension: str) -> ResponseReturnValue:
     month, township = _summary_args()
     summary = _summary(month, township)
     render, mimetype = DOWNLOADS[extension]
-    return summaries_api._download(render(summary), mimetype, summary, extension)
+    return summaries_api.download(render(summary), mimetype, summary, extension)
 
 
 # --- errors: a page with the message, never a stack trace ---------------------------

@@ -288,7 +288,7 @@ def test_a_deactivated_account_is_signed_out_at_its_next_page(app: Any, rev_a: P
 
 
 def test_a_changed_password_signs_out_the_old_sessions(app: Any, rev_a: Pages) -> None:
-    from server.accounts import hash_password
+    from server.database import hash_password
     from server.extensions import db
     from server.models import User
 
