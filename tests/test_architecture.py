@@ -187,9 +187,8 @@ def _domain_logic_in(tree: ast.Module) -> list[str]:
                     problems.append(f"line {node.lineno}: imports {alias.name}")
         elif isinstance(node, ast.Attribute) and node.attr not in SESSION_ENDS:
             inner = node.value
-            if isinstance(inner, ast.Attribute) and inner.attr == "session":
-                if isinstance(inner.value, ast.Name) and inner.value.id == "db":
-                    problems.append(f"line {node.lineno}: db.session.{node.attr}")
+            if ast.unparse(inner) == "db.session":
+                problems.append(f"line {node.lineno}: db.session.{node.attr}")
     return problems
 
 
