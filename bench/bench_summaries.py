@@ -67,6 +67,7 @@ def main() -> int:
     parser.add_argument("--postgres", help="a postgresql+psycopg:// URL; default SQLite")
     args = parser.parse_args()
 
+    from server import summaries
     from server.actor import Actor
     from server.app import create_app
     from server.database import init_db
@@ -75,7 +76,7 @@ def main() -> int:
     from server.flags import evaluate_all
     from server.review import workflow as review
     from server.summaries import charts, exports
-    from server.summaries import figures as summaries
+    from server.summaries import county as summaries_county
 
     size = {"doctors": 20, "villages": 20, "townships": 3, "weeks": 8} if args.short else {}
     county = generate_county(**size)
@@ -100,7 +101,7 @@ def main() -> int:
                 )
 
             def cold() -> dict[str, Any]:
-                summaries._SCENARIOS.clear()
+                summaries_county._SCENARIOS.clear()
                 return summary()
 
             rows: list[tuple[str, float]] = []

@@ -233,7 +233,7 @@ class FlagHistory(Base):
 
 class AuditEntry(Base):
     """One review decision: who, when, what, on which subject, why, and the subject before
-    and after. Append-only: no endpoint edits or deletes a row (server/review.py)."""
+    and after. Append-only: no endpoint edits or deletes a row (server/review/workflow.py)."""
 
     __tablename__ = "audit_log"
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)

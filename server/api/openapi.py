@@ -318,7 +318,7 @@ def build_spec() -> APISpec:
 
 
 def _summary_paths(spec: APISpec, auth: list[dict[str, list[str]]]) -> None:
-    """The county summaries (server/summaries_api.py): JSON, CSV, XLSX and SVG charts."""
+    """The county summaries (server/api/summaries.py): JSON, CSV, XLSX and SVG charts."""
     month = {
         "name": "month",
         "in": "query",

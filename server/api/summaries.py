@@ -11,17 +11,17 @@ from datetime import date
 from typing import Any
 from urllib.parse import quote
 
-from flask import Blueprint, Response, current_app, jsonify, request
+from flask import Blueprint, Response, jsonify, request
 from flask.typing import ResponseReturnValue
 
+from server import summaries
 from server.actor import COUNTY_ADMIN, TOWNSHIP_REVIEWER
 from server.api.auth import current_actor, login_required
-from server.api.context import rules_as_of
+from server.api.context import rules_as_of, ruleset_name
 from server.api.errors import ApiError
 from server.api.parsing import int_arg
 from server.extensions import db
 from server.summaries import charts, exports
-from server.summaries import figures as summaries
 from sync.protocol import ErrorCode
 
 bp = Blueprint("summaries", __name__, url_prefix="/api/v1")
@@ -69,7 +69,7 @@ def _summary() -> dict[str, Any]:
         db.session,
         current_actor(),
         month=month,
-        ruleset_name=current_app.config["ZHUXUN_RULESET"],
+        ruleset_name=ruleset_name(),
         township=request.args.get("township") or None,
         as_of=_as_of(),
     )
@@ -119,7 +119,7 @@ def chart(name: str) -> ResponseReturnValue:
     labels = charts.LABELS_ZH if _choice("lang", ("zh", "en"), "zh") == "zh" else charts.LABELS_EN
     view = _choice("view", VIEWS, "raw")
     actor = current_actor()
-    ruleset = current_app.config["ZHUXUN_RULESET"]
+    ruleset = ruleset_name()
     township = request.args.get("township") or None
     if name == "compliance-trend":
         months = summaries.months_until(_as_of(), int_arg("months", 6, 1, 36))

@@ -19,6 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from forms import validate
+from rules.model import DUTY_KINDS
 from server.models import Assignment, Doctor, OrgUnit
 from server.records.projections import BatchProjection, project
 from server.records.sql_store import RecordScope, SqlSyncStore, WriteContext
@@ -27,7 +28,6 @@ from sync.records import Change, valid_id
 
 LEVELS = ("county", "township", "village")
 QUALIFICATIONS = ("physician", "assistant_physician", "village_doctor", "other")
-KINDS = ("posting", "patrol", "sitin")
 IMPORT_ORIGIN = "import"
 CHUNK = 1000
 
@@ -98,8 +98,8 @@ def _check_reference_data(scenario: dict[str, Any], problems: list[str]) -> None
             problems.append(f"{where}.id: must be an id")
         if assignment.get("doctor") not in doctor_ids:
             problems.append(f"{where}.doctor: unknown doctor {assignment.get('doctor')!r}")
-        if assignment.get("kind") not in KINDS:
-            problems.append(f"{where}.kind: must be one of {', '.join(KINDS)}")
+        if assignment.get("kind") not in DUTY_KINDS:
+            problems.append(f"{where}.kind: must be one of {', '.join(DUTY_KINDS)}")
         places_of = assignment.get("places")
         if not isinstance(places_of, list) or not places_of:
             problems.append(f"{where}.places: must be a non-empty list of place codes")

@@ -216,7 +216,7 @@ def push(
     now = datetime.now(UTC)
     prepared = prepare(session, actor, batch, now)
     # End the read transaction before writing: the write transaction must start with the
-    # counter lock (see server/store.py), not upgrade a read snapshot.
+    # counter lock (see server/records/sql_store.py), not upgrade a read snapshot.
     session.rollback()
     valid = [item for item in prepared if isinstance(item, tuple)]
     skew = clock_skew(batch.sent_at, now)

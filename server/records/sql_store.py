@@ -51,7 +51,7 @@ Projector = Callable[[Session, str, Any], None]
 # Says whether the sender may touch an existing record (e.g. a doctor only their own); the
 # record has the scope attributes of a SyncRecord row.
 Guard = Callable[[Any], bool]
-# Work done in a push's own transaction, after its records are written (server/review.py).
+# Work done in a push's own transaction, after its records are written (server/review/workflow.py).
 BeforeCommit = Callable[[Session, list["WrittenRecord"]], None]
 
 

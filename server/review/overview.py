@@ -1,8 +1,8 @@
 """What a reviewer looks at before deciding (issue 5): the doctors in scope × recent ISO
 weeks with each week's review state, sessions, patients and open flags, and the audit
-trail of one doctor-week. Read-only; the decisions are in server/review.py.
+trail of one doctor-week. Read-only; the decisions are in server/review/workflow.py.
 
-No Flask here: callers pass the session and the `Actor`, as in server/review.py.
+No Flask here: callers pass the session and the `Actor`, as in server/review/workflow.py.
 """
 
 from __future__ import annotations
@@ -15,11 +15,12 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from rules.periods import week_label, week_start
 from server.actor import Actor
 from server.errors import InvalidInput
 from server.flags import OPEN
 from server.models import AuditEntry, Doctor, FlagRecord, OrgUnit, Visit, WeekReview
-from server.review.workflow import UNREVIEWED, audit_json, week_of, week_range
+from server.review.workflow import UNREVIEWED, audit_json, parse_week
 
 MAX_WEEKS = 26
 
@@ -31,7 +32,7 @@ def recent_weeks(until: date, count: int) -> list[str]:
             f"weeks must be between 1 and {MAX_WEEKS}, not {count}",
             {"weeks": [f"must be a whole number from 1 to {MAX_WEEKS}"]},
         )
-    return [week_of(until - timedelta(weeks=n)) for n in range(count)]
+    return [week_label(week_start(until - timedelta(weeks=n))) for n in range(count)]
 
 
 def _doctors_in_scope(session: Session, actor: Actor, township: str | None) -> list[Doctor]:
@@ -48,7 +49,7 @@ def weeks_overview(
     review state (with who, when and why: a reopening names the visit and the device),
     sessions and patients logged, and the open flags whose dates overlap the week (the
     flags `week_calendar` lists for that week)."""
-    ranges = {week: week_range(week) for week in weeks}
+    ranges = {week: parse_week(week) for week in weeks}
     doctors = _doctors_in_scope(session, actor, township)
     ids = [d.id for d in doctors]
     first = min((r[0] for r in ranges.values()), default=date.max)
@@ -69,7 +70,7 @@ def weeks_overview(
             .group_by(Visit.doctor_id, Visit.local_date)
         )
         for doctor_id, day, sessions, patients in per_day:
-            totals = logged[(doctor_id, week_of(day))]
+            totals = logged[(doctor_id, week_label(week_start(day)))]
             totals[0] += sessions
             totals[1] += patients or 0
         spans = session.execute(

@@ -3,8 +3,8 @@ correction, excuse a flag, approve or refuse leave, read a doctor's week. Every 
 written to the append-only audit log in the same transaction as the decision itself.
 
 No Flask here: callers pass the session and the `Actor`; errors are the domain exceptions
-below, which `server/review_api.py` turns into HTTP answers. Every writing transaction
-starts with the sync counter lock (server/store.py), so a read transaction left open by
+below, which `server/api/review.py` turns into HTTP answers. Every writing transaction
+starts with the sync counter lock (server/records/sql_store.py), so a read transaction left open by
 the caller (e.g. the sign-in check) is ended first.
 """
 
@@ -21,6 +21,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from rules.periods import DateRange, label_range, week_label, week_start
 from server import webhooks
 from server.actor import Actor
 from server.errors import DomainError, InvalidInput, NotFound, WrongState
@@ -40,10 +41,9 @@ from server.models import (
 )
 from server.records.projections import project
 from server.records.sql_store import RecordScope, SqlSyncStore, WriteContext, WrittenRecord
-from sync.protocol import FLAGS, LEAVE, VISITS, Op, Status
+from sync.protocol import FLAGS, LEAVE, REVIEWS, VISITS, Op, Status
 from sync.records import Change
 
-REVIEWS = "reviews"  # the server-written collection of send-backs, pulled by the doctor
 APPROVED, REOPENED, UNREVIEWED = "approved", "reopened", "unreviewed"
 LEAVE_DECISIONS = {"approve": "approved", "refuse": "refused"}
 MAX_TEXT = 1000
@@ -60,23 +60,18 @@ class Subject:
 # --- input -------------------------------------------------------------------------
 
 
-def week_range(label: str) -> tuple[date, date]:
-    """Monday and Sunday of an ISO week label such as 2026-W11."""
+def parse_week(label: str) -> DateRange:
+    """Monday and Sunday of an ISO week label such as 2026-W11 (`rules.periods.label_range`);
+    any other text is invalid input naming the field `week`."""
     match = _WEEK.match(label)
     try:
         if match is None:
             raise ValueError(label)
-        monday = date.fromisocalendar(int(match[1]), int(match[2]), 1)
+        return label_range(label)
     except ValueError as exc:
         raise InvalidInput(
             f"{label!r} is not an ISO week such as 2026-W11", {"week": ["must look like 2026-W11"]}
         ) from exc
-    return monday, monday + timedelta(days=6)
-
-
-def week_of(day: date) -> str:
-    year, week, _ = day.isocalendar()
-    return f"{year}-W{week:02d}"
 
 
 def text_field(body: Any, name: str, *, required: bool = True) -> str | None:
@@ -218,7 +213,7 @@ def approve_week(
     session: Session, actor: Actor, doctor_id: str, week: str, *, reason: str | None
 ) -> dict[str, Any]:
     """Approve (lock) a doctor-week; approving an approved week changes nothing."""
-    first, last = week_range(week)
+    first, last = parse_week(week)
     store, writer = _begin_write(session)
     try:
         doctor = _doctor_in_scope(session, actor, doctor_id)
@@ -256,7 +251,8 @@ def approve_week(
 def _touched_weeks(row: SyncRecord) -> set[str]:
     """The weeks a visit record is in now (its data is kept on a tombstone too)."""
     try:
-        return {week_of(datetime.fromisoformat((row.data or {})["check_in"]).date())}
+        day = datetime.fromisoformat((row.data or {})["check_in"]).date()
+        return {week_label(week_start(day))}
     except (KeyError, TypeError, ValueError):
         return set()
 
@@ -327,7 +323,7 @@ def reopen_weeks_touched(session: Session, rows: Iterable[WrittenRecord]) -> lis
 def week_calendar(session: Session, actor: Actor, doctor_id: str, week: str) -> dict[str, Any]:
     """A doctor's duty week for a reviewer: days and sessions by place, patients, leave and
     training, open flags of the week, and the review state."""
-    first, last = week_range(week)
+    first, last = parse_week(week)
     doctor = _doctor_in_scope(session, actor, doctor_id)
     visits = _week_visits(session, doctor.id, first, last)
     names = {

@@ -1,5 +1,5 @@
 """Downloads of a county summary as CSV and XLSX (issue 5), both rendering
-`server.summaries.table_rows` and `about_rows`, so they show the same figures as the JSON
+`server.summaries.figures.table_rows` and `about_rows`, so they show the same figures as the JSON
 API and the pages.
 
 - CSV: one UTF-8 file with a byte-order mark (so Excel in zh-CN reads it as UTF-8), CRLF
@@ -20,7 +20,7 @@ import csv
 import io
 from typing import Any
 
-from server.summaries.figures import about_rows, table_rows
+from server.summaries.tables import about_rows, table_rows
 
 ABOUT = "about"
 SECTION = "section"

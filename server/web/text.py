@@ -1,4 +1,4 @@
-"""The words of the pages (server/web.py, server/templates/): English text as the key, its
+"""The words of the pages (server/web/, server/templates/): English text as the key, its
 zh-CN translation as the value. zh-CN is the default language.
 
 A small catalogue in Python rather than Flask-Babel's compiled .mo files: the pages use a

@@ -22,7 +22,7 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
+SCREENSHOTS = Path(__file__).resolve().parents[3] / "test-artifacts" / "screenshots"
 # The small demo county: two townships, data from Monday 2026-01-05 for eight weeks; the
 # figures are as of the Sunday that ends them.
 DEMO_SIZES = {"townships": 2, "villages": 10, "doctors": 10, "weeks": 8}

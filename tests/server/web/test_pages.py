@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import select
 
 from tests.builders import make_change
-from tests.web.pages import (
+from tests.server.web.pages import (
     AS_OF,
     POSTING_WEEK_KEY,
     WEEK,
@@ -539,7 +539,7 @@ def test_deciding_leave_by_form_syncs_it_and_writes_the_audit(
 def test_every_text_of_the_pages_has_its_chinese_translation() -> None:
     from server.web.text import ZH
 
-    root = Path(__file__).resolve().parents[2] / "server"
+    root = Path(__file__).resolve().parents[3] / "server"
     sources = [*sorted((root / "web").glob("*.py")), *sorted((root / "templates").glob("*.html"))]
     literal = re.compile(r"""_\(\s*((?:"[^"]*"\s*)+|'[^']*')""")
     found: set[str] = set()

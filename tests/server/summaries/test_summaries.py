@@ -1,5 +1,5 @@
-"""County summaries (server/summaries.py), their downloads (server/exports.py), charts
-(server/charts.py) and API (/api/v1/summaries), on SQLite and PostgreSQL: figures checked by
+"""County summaries (server/summaries/figures.py), their downloads (server/summaries/exports.py), charts
+(server/summaries/charts.py) and API (/api/v1/summaries), on SQLite and PostgreSQL: figures checked by
 hand on a small March, raw against reviewer-approved, scope, bad input, and the JSON, CSV and
 XLSX agreeing figure for figure, for the small county and for the demo county generator."""
 
@@ -111,8 +111,8 @@ def approve(app: Any, doctor: str, *weeks: str) -> None:
 
 
 def summary_of(app: Any, username: str, **kwargs: Any) -> dict[str, Any]:
+    from server import summaries
     from server.extensions import db
-    from server.summaries import figures as summaries
 
     with app.app_context():
         return summaries.county_summary(
@@ -363,7 +363,7 @@ def parse_cell(text: str) -> Any:
 def expected_tables(summary: dict[str, Any]) -> dict[str, dict[tuple[str, ...], dict[str, Any]]]:
     """Every figure of the JSON, keyed by table, row key and column header, built from the
     JSON alone (not from table_rows)."""
-    from server.summaries.figures import TOWNSHIP_FIGURES, VILLAGE_FIGURES
+    from server.summaries import TOWNSHIP_FIGURES, VILLAGE_FIGURES
 
     def head(zh: str, en: str, view: str) -> str:
         return f"{zh} {en} ({'原始 raw' if view == 'raw' else '审核 approved'})"
@@ -529,9 +529,9 @@ def test_the_coverage_map_places_every_village_with_its_status(app: Any) -> None
 
 
 def test_the_duty_heatmap_has_a_cell_a_day_coloured_by_sessions(app: Any) -> None:
+    from server import summaries
     from server.extensions import db
     from server.summaries import charts
-    from server.summaries import figures as summaries
 
     seed(app)
     approve(app, "D2", "2026-W11")
@@ -551,9 +551,9 @@ def test_the_duty_heatmap_has_a_cell_a_day_coloured_by_sessions(app: Any) -> Non
 
 
 def test_the_compliance_trend_draws_a_line_a_township_and_the_total(app: Any) -> None:
+    from server import summaries
     from server.extensions import db
     from server.summaries import charts
-    from server.summaries import figures as summaries
 
     seed(app)
     with app.app_context():

@@ -16,7 +16,7 @@ from openpyxl import load_workbook
 
 from tests.builders import PASSWORD
 from tests.conftest import Api
-from tests.web.conftest import DEMO_MONTH
+from tests.server.web.conftest import DEMO_MONTH
 
 pytestmark = pytest.mark.slow
 
@@ -109,7 +109,7 @@ def test_a_reviewer_excuses_a_flag_sends_a_visit_back_and_approves_the_week(
 def test_a_county_admin_downloads_the_xlsx_and_its_figures_match_the_api(
     demo_live: Any, browser: Any, screenshot: Any, tmp_path: Any
 ) -> None:
-    from server.summaries.figures import TOWNSHIP_FIGURES, table_rows
+    from server.summaries import TOWNSHIP_FIGURES, table_rows
 
     base = demo_live.url
     context = browser.new_context(viewport={"width": 1280, "height": 900}, accept_downloads=True)
@@ -165,7 +165,7 @@ def _canonical(rows: list[list[Any]]) -> list[str]:
 
 
 def test_the_figures_on_the_county_page_equal_the_json_api(demo_live: Any, browser: Any) -> None:
-    from server.summaries.figures import table_rows
+    from server.summaries import table_rows
 
     base = demo_live.url
     context = browser.new_context()
