@@ -4,6 +4,8 @@ its history, and mirror it into the sync log so the doctor's device pulls it.
 After a push only the affected doctors and weeks are re-evaluated (`reevaluate`); place-
 and county-level rules (coverage, staffing), which depend on everybody's data, are judged
 by the full evaluation (`evaluate_all`, run after an import and by `zhuxun reevaluate`).
+What follows a push is `reevaluate_after_push`, which the HTTP layer calls with the app's
+ruleset and date (server/api/context.py). No Flask here.
 """
 
 from __future__ import annotations

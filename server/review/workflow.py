@@ -2,10 +2,11 @@
 correction, excuse a flag, approve or refuse leave, read a doctor's week. Every decision is
 written to the append-only audit log in the same transaction as the decision itself.
 
-No Flask here: callers pass the session and the `Actor`; errors are the domain exceptions
-below, which `server/api/review.py` turns into HTTP answers. Every writing transaction
-starts with the sync counter lock (server/records/sql_store.py), so a read transaction left open by
-the caller (e.g. the sign-in check) is ended first.
+No Flask here: callers pass the session and the `Actor`; errors are `server.errors` domain
+errors (NotFound, InvalidInput, WrongState), which server/api/errors.py turns into HTTP
+answers and server/web/errors.py into pages. Every writing transaction starts with the sync
+counter lock (server/records/sql_store.py), so a read transaction left open by the caller
+(e.g. the sign-in check) is ended first.
 """
 
 from __future__ import annotations
