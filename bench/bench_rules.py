@@ -41,7 +41,7 @@ CHINA = timezone(timedelta(hours=8))
 
 
 def read_rows(db_path: str, county: str) -> int:
-    """The rows `server.flags._scenario` reads, with the sqlite3 driver; the row count."""
+    """The rows `server.flags.scenario_for` reads, with the sqlite3 driver; the row count."""
     db = sqlite3.connect(db_path)
     try:
         units = db.execute("SELECT code, name, level, parent_code, population, has_clinic, lat, "
@@ -115,11 +115,11 @@ def main() -> int:
         from server.app import create_app
         from server.database import init_db
         from server.extensions import db
-        from server.flags import _scenario, _store, affected_by, reevaluate, ruleset_named
-        from server.importer import import_scenario
+        from server.flags import affected_by, reevaluate, ruleset_named, scenario_for, store_flags
         from server.models import FlagRecord
-        from server.projections import BatchProjection
-        from server.store import RecordScope, SqlSyncStore, WriteContext
+        from server.records.importer import import_scenario
+        from server.records.projections import BatchProjection
+        from server.records.sql_store import RecordScope, SqlSyncStore, WriteContext
         from sync.protocol import Op
         from sync.records import Change
 
@@ -143,7 +143,7 @@ def main() -> int:
             # The full evaluation, step by step (evaluate_all does these four for a county).
             steps: dict[str, float] = {}
             t = time.perf_counter()
-            data = _scenario(session, {county}, None)
+            data = scenario_for(session, {county}, None)
             steps["read (SQLAlchemy)"] = time.perf_counter() - t
             t = time.perf_counter()
             parsed = load_scenario(data)
@@ -153,7 +153,7 @@ def main() -> int:
             steps["evaluate (rules)"] = time.perf_counter() - t
             session.rollback()
             t = time.perf_counter()
-            stored = _store(session, flags, FlagRecord.county_code == county, cause="bench")
+            stored = store_flags(session, flags, FlagRecord.county_code == county, cause="bench")
             steps["store flags (first time)"] = time.perf_counter() - t
             full_s = sum(steps.values())
 

@@ -68,12 +68,15 @@ def main() -> int:
     args = parser.parse_args()
 
     from demo_county import generate_county
-    from server import charts, exports, review, summaries
+    from server import summaries
+    from server.actor import Actor
     from server.app import create_app
-    from server.auth import Actor
     from server.database import init_db
     from server.extensions import db
     from server.flags import evaluate_all
+    from server.review import workflow as review
+    from server.summaries import charts, exports
+    from server.summaries import county as summaries_county
 
     size = {"doctors": 20, "villages": 20, "townships": 3, "weeks": 8} if args.short else {}
     county = generate_county(**size)
@@ -81,7 +84,7 @@ def main() -> int:
         url = config["SQLALCHEMY_DATABASE_URI"]
         app = create_app({"TESTING": True, "ZHUXUN_ENV": "test", **config})
         with app.app_context():
-            from server.importer import import_scenario
+            from server.records.importer import import_scenario
 
             init_db()
             import_scenario(db.session, county)
@@ -98,7 +101,7 @@ def main() -> int:
                 )
 
             def cold() -> dict[str, Any]:
-                summaries._SCENARIOS.clear()
+                summaries_county._SCENARIOS.clear()
                 return summary()
 
             rows: list[tuple[str, float]] = []

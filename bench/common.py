@@ -275,10 +275,10 @@ class Production:
 _CREATE_USERS = """
 import json, os, sys
 from server.app import create_app
-from server.auth import create_user
+from server.database import add_user
 with create_app().app_context():
     for doctor in json.loads(sys.argv[1]):
-        create_user(doctor.lower(), os.environ["ZHUXUN_PASSWORD"], "doctor", doctor_id=doctor)
+        add_user(doctor.lower(), os.environ["ZHUXUN_PASSWORD"], "doctor", doctor_id=doctor)
 """
 
 

@@ -53,13 +53,13 @@ def main() -> int:
             ZHUXUN_SECRET_KEY=secrets.token_urlsafe(48),
             ZHUXUN_ENV="production",
         )
-        from server import api
+        from server.api import context
+        from server.api import sync as api
         from server.app import create_app
-        from server.auth import create_user
-        from server.database import init_db
+        from server.database import add_user, init_db
         from server.extensions import db
         from server.flags import evaluate_all
-        from server.importer import import_scenario
+        from server.records.importer import import_scenario
 
         app = create_app()
         with app.app_context():
@@ -67,9 +67,9 @@ def main() -> int:
             reference = {k: v for k, v in scenario.items() if k not in ("visits", "meta")}
             import_scenario(db.session, reference)
             evaluate_all(db.session, ruleset=app.config["ZHUXUN_RULESET"],
-                         as_of=api.rules_as_of(), cause="evaluate")  # fmt: skip
+                         as_of=context.rules_as_of(), cause="evaluate")  # fmt: skip
             for doctor in doctors:
-                create_user(common.username(doctor), common.PASSWORD, "doctor", doctor_id=doctor)
+                add_user(common.username(doctor), common.PASSWORD, "doctor", doctor_id=doctor)
         client = app.test_client()
         tokens = {}
         for doctor in doctors:

@@ -70,20 +70,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         if db.engine.dialect.name == "sqlite":
             _tune_sqlite(db.engine)
 
-    from server import api, auth, errors, openapi, review_api, summaries_api
+    from server import api, web
 
-    auth.init_jwt()
-    errors.register(app)
-    auth.register_rate_limit_answer(app)
-    app.register_blueprint(auth.bp)
-    app.register_blueprint(auth.me_bp)
-    app.register_blueprint(openapi.bp)
-    app.register_blueprint(api.bp)
-    app.register_blueprint(review_api.bp)
-    app.register_blueprint(summaries_api.bp)
-
-    from server import web
-
+    api.init_app(app)  # the JSON API: JWT, the one error translator, the blueprints
     web.init_app(app)  # the pages: CSRF, the session cookie, the blueprint
 
     @app.before_request
@@ -91,7 +80,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         # PostgreSQL text cannot hold NUL; refuse it at the door rather than fail in a query.
         from flask import request
 
-        from server.errors import ApiError
+        from server.api.errors import ApiError
         from sync.protocol import ErrorCode
 
         values = [request.path, *(f"{k}{v}" for k, v in request.args.items(multi=True))]

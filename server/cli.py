@@ -55,7 +55,8 @@ def create_user_command(
     username: str, role: str, doctor_id: str | None, unit_code: str | None
 ) -> None:
     """Create a user; the password comes from ZHUXUN_PASSWORD or a prompt."""
-    from server.auth import UserError, create_user
+    from server.accounts import UserError
+    from server.database import add_user
 
     password = os.environ.get("ZHUXUN_PASSWORD") or click.prompt(
         "Password", hide_input=True, confirmation_prompt=True
@@ -63,7 +64,7 @@ def create_user_command(
     app = _app()
     with app.app_context():
         try:
-            create_user(username, password, role, doctor_id=doctor_id, unit_code=unit_code)
+            add_user(username, password, role, doctor_id=doctor_id, unit_code=unit_code)
         except UserError as exc:
             raise click.ClickException(str(exc)) from exc
     click.echo(f"created {role} {username}")
@@ -84,7 +85,7 @@ def import_command(file: Path) -> None:
     """Import a scenario file (places, doctors, assignments, visits, leave, trainings)."""
     from server.database import init_db
     from server.extensions import db
-    from server.importer import ScenarioError, import_scenario
+    from server.records.importer import ScenarioError, import_scenario
 
     scenario = _read_json(file)
     app = _app()
@@ -108,13 +109,15 @@ def import_command(file: Path) -> None:
 
 def _evaluate_all(app: Any) -> Any:
     from rules import RuleSetError
-    from server.api import rules_as_of
     from server.extensions import db
-    from server.flags import evaluate_all
+    from server.flags import evaluate_all, rules_as_of
 
     try:
         return evaluate_all(
-            db.session, ruleset=app.config["ZHUXUN_RULESET"], as_of=rules_as_of(), cause="evaluate"
+            db.session,
+            ruleset=app.config["ZHUXUN_RULESET"],
+            as_of=rules_as_of(app.config.get("ZHUXUN_RULES_AS_OF")),
+            cause="evaluate",
         )
     except RuleSetError as exc:
         raise click.ClickException(str(exc)) from exc

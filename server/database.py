@@ -1,4 +1,5 @@
-"""Schema management with Alembic: `init_db` brings any database to the newest schema."""
+"""The app's database: `init_db` brings any database to the newest schema (Alembic);
+`add_user` creates a user with the app's session and settings."""
 
 from __future__ import annotations
 
@@ -6,10 +7,14 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from flask import current_app
 from sqlalchemy import select
+from sqlalchemy.orm import Session
+from werkzeug.security import generate_password_hash
 
+from server.accounts import PASSWORD_METHOD, create_user
 from server.extensions import db
-from server.models import SyncCounter
+from server.models import SyncCounter, User
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 
@@ -30,3 +35,35 @@ def init_db() -> None:
     if db.session.scalar(select(SyncCounter).where(SyncCounter.id == 1)) is None:
         db.session.add(SyncCounter(id=1, value=0))
         db.session.commit()
+
+
+def add_user(
+    username: str,
+    password: str,
+    role: str,
+    *,
+    doctor_id: str | None = None,
+    unit_code: str | None = None,
+) -> User:
+    """`accounts.create_user` inside an app context: the app's session and password hasher."""
+    return create_user(
+        db.session,
+        username,
+        password,
+        role,
+        doctor_id=doctor_id,
+        unit_code=unit_code,
+        hash_password=hash_password,
+    )
+
+
+def hash_password(password: str) -> str:
+    """werkzeug's KDF with the app's method: tests lower the cost (ZHUXUN_PASSWORD_METHOD)
+    to stay fast; production keeps `accounts.PASSWORD_METHOD`."""
+    method = current_app.config.get("ZHUXUN_PASSWORD_METHOD") or PASSWORD_METHOD
+    return generate_password_hash(password, method=method)
+
+
+def ping(session: Session) -> None:
+    """A round trip to the database (the health check): raises if it cannot answer."""
+    session.execute(select(1))

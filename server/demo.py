@@ -85,11 +85,10 @@ def run_demo(
     seed: int,
 ) -> None:
     from server.app import create_app
-    from server.auth import create_user
-    from server.database import init_db
+    from server.database import add_user, init_db
     from server.extensions import db
     from server.flags import evaluate_all, today_in_china
-    from server.importer import import_scenario
+    from server.records.importer import import_scenario
 
     if directory.exists():
         shutil.rmtree(directory)
@@ -131,9 +130,9 @@ def run_demo(
             db.session, ruleset=app.config["ZHUXUN_RULESET"], as_of=today_in_china(), cause="demo"
         )
         click.echo(f"  flags opened: {changes.opened}")
-        create_user("county", DEMO_PASSWORD, "county_admin", unit_code=scenario["county"]["code"])
-        create_user("reviewer", DEMO_PASSWORD, "township_reviewer", unit_code=township)
-        create_user("doctor", DEMO_PASSWORD, "doctor", doctor_id=doctor["id"])
+        add_user("county", DEMO_PASSWORD, "county_admin", unit_code=scenario["county"]["code"])
+        add_user("reviewer", DEMO_PASSWORD, "township_reviewer", unit_code=township)
+        add_user("doctor", DEMO_PASSWORD, "doctor", doctor_id=doctor["id"])
         db.session.remove()
         db.engine.dispose()
 

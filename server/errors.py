@@ -1,25 +1,19 @@
-"""One error envelope for every error answer, with a stable machine code (STYLE.md 4).
+"""The one family of domain errors (Warehouse's exceptions that carry data, Kinto's one
+`ERRORS` enum): every error a domain module raises is a `DomainError` with a stable
+`ErrorCode`, an English message, the Chinese one where a person reads it, and, for bad
+input, the field paths that are wrong.
 
-Domain code raises `ApiError` (or a domain exception translated here); nothing else
-builds an error response, and an unexpected exception becomes a logged 500 in the same
-envelope rather than an HTML page.
-"""
+No Flask and no HTTP status here: `server/api/errors.py` is the one translator to the JSON
+envelope, `server/web/errors.py` to an error page."""
 
 from __future__ import annotations
 
-import logging
-from typing import Any
-
-from flask import Flask, jsonify
-from flask.typing import ResponseReturnValue
-from sqlalchemy.exc import OperationalError
-from werkzeug.exceptions import HTTPException
+from typing import Any, ClassVar
 
 from sync.protocol import ErrorCode
 
-log = logging.getLogger(__name__)
-
-_ZH = {
+# The person-readable Chinese message of each code (STYLE.md 4).
+MESSAGES_ZH: dict[ErrorCode, str] = {
     ErrorCode.INVALID_REQUEST: "请求格式不正确",
     ErrorCode.INVALID_JSON: "请求内容不是有效的 JSON",
     ErrorCode.UNSUPPORTED_MEDIA_TYPE: "请使用 application/json",
@@ -36,38 +30,66 @@ _ZH = {
     ErrorCode.DATABASE_UNAVAILABLE: "数据库暂时不可用，请稍后重试",
 }
 
+FieldErrors = dict[str, list[str]]
 
-class ApiError(Exception):
-    """An error answer: HTTP status, stable code, message, optional field errors."""
+
+class DomainError(Exception):
+    """Something asked of the domain that cannot be done; `code` says what kind."""
+
+    code: ClassVar[ErrorCode] = ErrorCode.INVALID_REQUEST
 
     def __init__(
         self,
-        status: int,
-        code: ErrorCode | str,
         message: str,
+        errors: FieldErrors | None = None,
         *,
-        errors: dict[str, list[str]] | None = None,
         details: dict[str, Any] | None = None,
-        headers: dict[str, str] | None = None,
     ) -> None:
         super().__init__(message)
-        self.status = status
-        self.code = code
         self.message = message
         self.errors = errors
         self.details = details
-        self.headers = headers or {}
+
+    @property
+    def message_zh(self) -> str | None:
+        return MESSAGES_ZH.get(self.code)
+
+
+class InvalidInput(DomainError):
+    """Input that is not valid; `errors` maps each field path to what is wrong."""
+
+    code = ErrorCode.VALIDATION
+
+
+class NotFound(DomainError):
+    """No such subject, or one outside the actor's scope (the same answer for both)."""
+
+    code = ErrorCode.NOT_FOUND
+
+
+class Forbidden(DomainError):
+    """The actor's role may not do this at all."""
+
+    code = ErrorCode.FORBIDDEN
+
+
+class WrongState(DomainError):
+    """The subject is not in a state this decision applies to (e.g. a flag not open, leave
+    decided the same way already, a record that moved on meanwhile)."""
+
+    code = ErrorCode.WRONG_STATE
 
 
 def envelope(
     code: ErrorCode | str,
     message: str,
     *,
-    errors: dict[str, list[str]] | None = None,
+    errors: FieldErrors | None = None,
     details: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
+    """The one error envelope: {"error": {code, message, message_zh?, errors?, details?}}."""
     body: dict[str, Any] = {"code": str(code), "message": message}
-    zh = _ZH.get(code) if isinstance(code, ErrorCode) else None
+    zh = MESSAGES_ZH.get(code) if isinstance(code, ErrorCode) else None
     if zh:
         body["message_zh"] = zh
     if errors:
@@ -75,66 +97,3 @@ def envelope(
     if details:
         body["details"] = details
     return {"error": body}
-
-
-def error_response(
-    status: int,
-    code: ErrorCode | str,
-    message: str,
-    **kwargs: Any,
-) -> ResponseReturnValue:
-    headers = kwargs.pop("headers", None) or {}
-    return jsonify(envelope(code, message, **kwargs)), status, headers
-
-
-_HTTP_CODES = {
-    400: ErrorCode.INVALID_REQUEST,
-    401: ErrorCode.UNAUTHORIZED,
-    403: ErrorCode.FORBIDDEN,
-    404: ErrorCode.NOT_FOUND,
-    405: ErrorCode.INVALID_REQUEST,
-    413: ErrorCode.BODY_TOO_LARGE,
-    415: ErrorCode.UNSUPPORTED_MEDIA_TYPE,
-    429: ErrorCode.RATE_LIMITED,
-}
-
-
-def register(app: Flask) -> None:
-    @app.errorhandler(ApiError)
-    def _api_error(exc: ApiError) -> ResponseReturnValue:
-        return error_response(
-            exc.status,
-            exc.code,
-            exc.message,
-            errors=exc.errors,
-            details=exc.details,
-            headers=exc.headers,
-        )
-
-    @app.errorhandler(HTTPException)
-    def _http_error(exc: HTTPException) -> ResponseReturnValue:
-        status = exc.code or 500
-        code = _HTTP_CODES.get(status, ErrorCode.INVALID_REQUEST)
-        message = exc.description or exc.name
-        if status == 413:
-            limit = app.config.get("MAX_CONTENT_LENGTH")
-            message = f"the body is larger than the limit of {limit} bytes"
-            return error_response(status, code, message, details={"limit_bytes": limit})
-        return error_response(status, code, message)
-
-    @app.errorhandler(OperationalError)
-    def _database_unavailable(exc: OperationalError) -> ResponseReturnValue:
-        # A locked or unreachable database is a retryable condition for the client, not
-        # a crash: nothing of the request was committed.
-        log.warning("database unavailable: %s", exc)
-        return error_response(
-            503,
-            ErrorCode.DATABASE_UNAVAILABLE,
-            "the database is busy or unavailable; nothing was changed, try again shortly",
-            headers={"Retry-After": "2"},
-        )
-
-    @app.errorhandler(Exception)
-    def _unexpected(exc: Exception) -> ResponseReturnValue:
-        log.exception("unexpected error")
-        return error_response(500, ErrorCode.INTERNAL, "an unexpected error; it has been logged")

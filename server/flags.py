@@ -4,6 +4,8 @@ its history, and mirror it into the sync log so the doctor's device pulls it.
 After a push only the affected doctors and weeks are re-evaluated (`reevaluate`); place-
 and county-level rules (coverage, staffing), which depend on everybody's data, are judged
 by the full evaluation (`evaluate_all`, run after an import and by `zhuxun reevaluate`).
+What follows a push is `reevaluate_after_push`, which the HTTP layer calls with the app's
+ruleset and date (server/api/context.py). No Flask here.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field, fields
-from datetime import UTC, date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from functools import cache
 from typing import Any
 
@@ -19,15 +21,16 @@ from sqlalchemy import ColumnElement, and_, bindparam, insert, or_, select, upda
 from sqlalchemy.orm import Session
 
 from rules import Flag, RuleSet, evaluate, load_ruleset, load_scenario
+from rules.periods import CHINA_TZ
 from server import webhooks
+from server.actor import Actor
 from server.models import Assignment, Doctor, FlagHistory, FlagRecord, OrgUnit, SyncRecord
-from server.store import RecordScope, SqlSyncStore, WrittenRecord
+from server.records.sql_store import RecordScope, SqlSyncStore, WrittenRecord
 from sync.protocol import FLAGS, LEAVE, TRAININGS, VISITS
 
 log = logging.getLogger(__name__)
 
 OPEN, RESOLVED, EXCUSED = "open", "resolved", "excused"
-CHINA = timezone(timedelta(hours=8))
 DateRange = tuple[date, date]
 
 
@@ -37,7 +40,7 @@ def ruleset_named(name: str) -> RuleSet:
 
 
 def today_in_china() -> date:
-    return datetime.now(CHINA).date()
+    return datetime.now(CHINA_TZ).date()
 
 
 @dataclass
@@ -65,7 +68,9 @@ class FlagChanges:
         )
 
 
-def _scenario(session: Session, counties: set[str], doctor_ids: set[str] | None) -> dict[str, Any]:
+def scenario_for(
+    session: Session, counties: set[str], doctor_ids: set[str] | None
+) -> dict[str, Any]:
     """The rules scenario of whole counties (`doctor_ids` None), or of some doctors only:
     their assignments, records, and the places these name with the places above them (a
     doctor's own flags need no other doctor's data nor other places). Read with plain
@@ -189,7 +194,7 @@ def _flag_scope(flag: Flag, units: dict[str, Any], doctors: dict[str, Any]) -> R
     return RecordScope()
 
 
-def _body(row: Any) -> dict[str, Any]:
+def flag_body(row: Any) -> dict[str, Any]:
     """A flag as devices and the API see it: its rules body and its state (a FlagRecord
     or a _StoredFlag)."""
     return {**row.body, "state": row.state}
@@ -243,7 +248,7 @@ def _load_flags(session: Session, where: ColumnElement[bool]) -> dict[str, _Stor
     return {row[0]: _StoredFlag(*row) for row in session.connection().execute(query)}
 
 
-def _store(
+def store_flags(
     session: Session,
     flags: list[Flag],
     stored_where: ColumnElement[bool],
@@ -303,20 +308,20 @@ def _store(
             changes.opened += 1
             _notify_opened(session, row, now)
         elif row.state == RESOLVED:
-            record(key, "reopened", _body(row), body)
+            record(key, "reopened", flag_body(row), body)
             row.state, row.status, row.body, row.updated_at = OPEN, flag.status, body, now
             updated.append(row)
             changes.reopened += 1
             _notify_opened(session, row, now)
         elif row.body != body:
-            record(key, "changed", _body(row), body)
+            record(key, "changed", flag_body(row), body)
             row.status, row.body, row.updated_at = flag.status, body, now
             updated.append(row)
             changes.changed += 1
     for key, row in stored.items():
         if key in fresh or row.state == RESOLVED:
             continue
-        record(key, "resolved", _body(row), None)
+        record(key, "resolved", flag_body(row), None)
         row.state, row.updated_at = RESOLVED, now
         updated.append(row)
         changes.resolved += 1
@@ -338,7 +343,7 @@ def _store(
     touched = inserted + updated
     store.put_server_records(
         (
-            (FLAGS, r.key, _body(r), RecordScope(r.doctor_id, r.township_code, r.county_code))
+            (FLAGS, r.key, flag_body(r), RecordScope(r.doctor_id, r.township_code, r.county_code))
             for r in touched
         ),
         updated_by="rules",
@@ -386,7 +391,7 @@ def reevaluate(
     doctor_ids = set(doctors)
     if not doctor_ids:
         return FlagChanges()
-    scenario = load_scenario(_scenario(session, set(), doctor_ids))
+    scenario = load_scenario(scenario_for(session, set(), doctor_ids))
     weeks = week_bounds(*period)
     flags = [
         f
@@ -401,7 +406,7 @@ def reevaluate(
         FlagRecord.scope_start <= weeks[1],
         FlagRecord.scope_end >= weeks[0],
     )
-    return _store(session, flags, stored, cause=cause)
+    return store_flags(session, flags, stored, cause=cause)
 
 
 def evaluate_all(
@@ -420,14 +425,14 @@ def evaluate_all(
     )
     total = FlagChanges()
     for county in sorted(wanted):
-        scenario = load_scenario(_scenario(session, {county}, None))
+        scenario = load_scenario(scenario_for(session, {county}, None))
         flags = evaluate(scenario, as_of=as_of, ruleset=ruleset_named(ruleset))
         session.rollback()
         stored = or_(
             FlagRecord.county_code == county,
             and_(FlagRecord.county_code.is_(None), FlagRecord.subject_id == county),
         )
-        result = _store(session, flags, stored, cause=cause)
+        result = store_flags(session, flags, stored, cause=cause)
         total.add(result)
     return total
 
@@ -453,3 +458,51 @@ def affected_by(rows: Iterable[WrittenRecord]) -> tuple[set[str], DateRange | No
         first = start if first is None else min(first, start)
         last = end if last is None else max(last, end)
     return doctors, (first, last) if first and last else None
+
+
+def rules_as_of(configured: str | None) -> date:
+    """The day the rules judge as of: the configured one (ZHUXUN_RULES_AS_OF, for demos and
+    tests) or today in China."""
+    return date.fromisoformat(configured) if configured else today_in_china()
+
+
+def reevaluate_after_push(
+    session: Session, rows: list[WrittenRecord], *, ruleset: str, as_of: date
+) -> None:
+    """Re-evaluate the flags of the doctor-weeks a push touched. The push is committed
+    already; a failure here is logged and repaired by the next evaluation, never lost.
+    (Approved weeks the push touched were reopened inside its transaction.)"""
+    doctors, period = affected_by(rows)
+    if not doctors or period is None:
+        return
+    try:
+        reevaluate(session, doctors, period, ruleset=ruleset, as_of=as_of, cause="push")
+    except Exception:  # noqa: BLE001 - derived data; see the docstring
+        session.rollback()
+        log.exception("flag re-evaluation failed for %s", sorted(doctors))
+
+
+# Filters of the flag list and the column each one filters.
+FLAG_FILTERS = {
+    "rule": FlagRecord.rule,
+    "doctor": FlagRecord.doctor_id,
+    "period": FlagRecord.period,
+    "status": FlagRecord.status,
+    "state": FlagRecord.state,
+    "place": FlagRecord.subject_id,
+}
+
+
+def list_flags(
+    session: Session, actor: Actor, filters: dict[str, str], *, offset: int, limit: int
+) -> list[dict[str, Any]]:
+    """The flags in the actor's scope matching `filters` (names of FLAG_FILTERS), in key
+    order: each flag's body with its review state and when it opened."""
+    query = select(FlagRecord).where(actor.owns(FlagRecord))
+    for name, value in filters.items():
+        query = query.where(FLAG_FILTERS[name] == value)
+    rows = session.scalars(query.order_by(FlagRecord.key).offset(offset).limit(limit))
+    return [
+        {**r.body, "state": r.state, "opened_at": r.opened_at.isoformat() if r.opened_at else None}
+        for r in rows
+    ]

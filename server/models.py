@@ -1,4 +1,4 @@
-"""Database models. Sync state (`sync_*` tables) is generic over collections; the typed
+"""Database models (plain SQLAlchemy, no Flask). Sync state (`sync_*` tables) is generic over collections; the typed
 tables (org units, doctors, assignments, visits, leave, trainings) are what queries,
 rules and summaries read."""
 
@@ -20,16 +20,20 @@ from sqlalchemy import (
     String,
     Text,
 )
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from server.extensions import db
+
+class Base(DeclarativeBase):
+    """The declarative base of every table; `server/extensions.py` hands its metadata to
+    Flask-SQLAlchemy, so `db.session`, `db.create_all` and Alembic see the same tables
+    while this module loads no Flask."""
 
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-class OrgUnit(db.Model):  # type: ignore[name-defined,misc]
+class OrgUnit(Base):
     """County → township → village, by administrative code. A township unit is also its
     township hospital, the place of a sit-in."""
 
@@ -46,7 +50,7 @@ class OrgUnit(db.Model):  # type: ignore[name-defined,misc]
     lon: Mapped[float | None] = mapped_column(Float)
 
 
-class Doctor(db.Model):  # type: ignore[name-defined,misc]
+class Doctor(Base):
     __tablename__ = "doctors"
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     name: Mapped[str] = mapped_column(String(100))
@@ -56,7 +60,7 @@ class Doctor(db.Model):  # type: ignore[name-defined,misc]
     township_code: Mapped[str | None] = mapped_column(String(32), index=True)
 
 
-class User(db.Model):  # type: ignore[name-defined,misc]
+class User(Base):
     __tablename__ = "users"
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     username: Mapped[str] = mapped_column(String(64), unique=True)
@@ -68,7 +72,7 @@ class User(db.Model):  # type: ignore[name-defined,misc]
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
-class Assignment(db.Model):  # type: ignore[name-defined,misc]
+class Assignment(Base):
     __tablename__ = "assignments"
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     doctor_id: Mapped[str] = mapped_column(ForeignKey("doctors.id"), index=True)
@@ -79,7 +83,7 @@ class Assignment(db.Model):  # type: ignore[name-defined,misc]
     slots: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
 
 
-class Visit(db.Model):  # type: ignore[name-defined,misc]
+class Visit(Base):
     """Typed projection of the `visits` sync collection, kept in the same transaction."""
 
     __tablename__ = "visits"
@@ -96,7 +100,7 @@ class Visit(db.Model):  # type: ignore[name-defined,misc]
     version: Mapped[int] = mapped_column(Integer)
 
 
-class Leave(db.Model):  # type: ignore[name-defined,misc]
+class Leave(Base):
     __tablename__ = "leave"
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     doctor_id: Mapped[str] = mapped_column(String(64), index=True)
@@ -106,7 +110,7 @@ class Leave(db.Model):  # type: ignore[name-defined,misc]
     deleted: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
-class Training(db.Model):  # type: ignore[name-defined,misc]
+class Training(Base):
     __tablename__ = "trainings"
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     doctor_id: Mapped[str] = mapped_column(String(64), index=True)
@@ -116,7 +120,7 @@ class Training(db.Model):  # type: ignore[name-defined,misc]
     deleted: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
-class SyncCounter(db.Model):  # type: ignore[name-defined,misc]
+class SyncCounter(Base):
     """One row. Every writing transaction locks it first and holds it to commit, so
     sequence numbers become visible in commit order (docs/sync-protocol.md, "Pull")."""
 
@@ -125,7 +129,7 @@ class SyncCounter(db.Model):  # type: ignore[name-defined,misc]
     value: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
-class SyncRecord(db.Model):  # type: ignore[name-defined,misc]
+class SyncRecord(Base):
     """The latest version (or tombstone) of every synced record, with its scope."""
 
     __tablename__ = "sync_records"
@@ -153,7 +157,7 @@ class SyncRecord(db.Model):  # type: ignore[name-defined,misc]
     )
 
 
-class SyncApplied(db.Model):  # type: ignore[name-defined,misc]
+class SyncApplied(Base):
     """The answer given to each change id, per origin, so a resend gets the same answer."""
 
     __tablename__ = "sync_applied"
@@ -163,7 +167,7 @@ class SyncApplied(db.Model):  # type: ignore[name-defined,misc]
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
-class SyncConflict(db.Model):  # type: ignore[name-defined,misc]
+class SyncConflict(Base):
     """The losing side of a conflict, kept for a person to settle."""
 
     __tablename__ = "sync_conflicts"
@@ -184,7 +188,7 @@ class SyncConflict(db.Model):  # type: ignore[name-defined,misc]
     resolved_by: Mapped[str | None] = mapped_column(String(64))
 
 
-class RevokedToken(db.Model):  # type: ignore[name-defined,misc]
+class RevokedToken(Base):
     """Revoked JWT ids; in the database so every server process sees a revocation."""
 
     __tablename__ = "revoked_tokens"
@@ -193,7 +197,7 @@ class RevokedToken(db.Model):  # type: ignore[name-defined,misc]
     expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
-class FlagRecord(db.Model):  # type: ignore[name-defined,misc]
+class FlagRecord(Base):
     """The current judgement of one rule on one subject in one period (key from rules)."""
 
     __tablename__ = "flags"
@@ -214,7 +218,7 @@ class FlagRecord(db.Model):  # type: ignore[name-defined,misc]
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
-class FlagHistory(db.Model):  # type: ignore[name-defined,misc]
+class FlagHistory(Base):
     """Every change of a flag: a re-evaluation never rewrites a past result silently."""
 
     __tablename__ = "flag_history"
@@ -227,9 +231,9 @@ class FlagHistory(db.Model):  # type: ignore[name-defined,misc]
     cause: Mapped[str] = mapped_column(String(64))
 
 
-class AuditEntry(db.Model):  # type: ignore[name-defined,misc]
+class AuditEntry(Base):
     """One review decision: who, when, what, on which subject, why, and the subject before
-    and after. Append-only: no endpoint edits or deletes a row (server/review.py)."""
+    and after. Append-only: no endpoint edits or deletes a row (server/review/workflow.py)."""
 
     __tablename__ = "audit_log"
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -247,7 +251,7 @@ class AuditEntry(db.Model):  # type: ignore[name-defined,misc]
     county_code: Mapped[str | None] = mapped_column(String(32), index=True)
 
 
-class WeekReview(db.Model):  # type: ignore[name-defined,misc]
+class WeekReview(Base):
     """A reviewer's approval of one doctor-week (ISO week label), which locks it; a later
     change of one of its visits reopens it with the reason."""
 
@@ -262,7 +266,7 @@ class WeekReview(db.Model):  # type: ignore[name-defined,misc]
     visits: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
 
-class SendBack(db.Model):  # type: ignore[name-defined,misc]
+class SendBack(Base):
     """A visit sent back to its doctor for correction, with the reviewer's comment; mirrored
     to the doctor's device as a record of the `reviews` collection."""
 
@@ -276,7 +280,7 @@ class SendBack(db.Model):  # type: ignore[name-defined,misc]
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
-class WebhookEvent(db.Model):  # type: ignore[name-defined,misc]
+class WebhookEvent(Base):
     """An outbound notification (a flag opened, a visit sent back), written in the same
     transaction as the change it reports (a transactional outbox) and delivered by
     `zhuxun webhooks run` with retries (server/webhooks.py)."""

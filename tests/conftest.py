@@ -58,17 +58,16 @@ def app_config(backend: str, tmp_path: Any, request: pytest.FixtureRequest) -> d
 
 def make_app(config: dict[str, Any], scenario: dict[str, Any] | None = None) -> Any:
     from server.app import create_app
-    from server.auth import create_user
-    from server.database import init_db
+    from server.database import add_user, init_db
     from server.extensions import db
-    from server.importer import import_scenario
+    from server.records.importer import import_scenario
 
     app = create_app(config)
     with app.app_context():
         init_db()
         import_scenario(db.session, scenario or small_scenario())
         for username, role, doctor, unit in USERS:
-            create_user(username, PASSWORD, role, doctor_id=doctor, unit_code=unit)
+            add_user(username, PASSWORD, role, doctor_id=doctor, unit_code=unit)
     return app
 
 

@@ -22,7 +22,7 @@ def _server_store(
     from server.app import create_app
     from server.database import init_db
     from server.extensions import db
-    from server.store import SqlSyncStore
+    from server.records.sql_store import SqlSyncStore
 
     app = create_app(app_config(backend, tmp_path, request))
     with app.app_context():

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from alembic import context
 
-from server import models  # noqa: F401 - registers the tables on the metadata
-from server.extensions import db
+from server.models import Base
 
 config = context.config
-target_metadata = db.metadata
+target_metadata = Base.metadata
 
 
 def run_migrations_online() -> None:

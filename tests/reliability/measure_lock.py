@@ -15,7 +15,7 @@ import uuid
 
 from sqlalchemy import create_engine, text
 
-import server.store as store_mod
+import server.records.sql_store as store_mod
 from tests.builders import make_change, visit_data
 from tests.conftest import PG_URL, Api, LiveServer, make_app
 

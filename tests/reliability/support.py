@@ -107,14 +107,14 @@ class Database:
 def prepare_database(config: dict[str, Any], fleet: Fleet) -> Database:
     """Schema, the fleet's scenario and users in the database of `config` (tests.conftest
     app_config); the connection pool is closed again, so only served processes hold one."""
-    from server.auth import create_user
+    from server.database import add_user
     from server.extensions import db
 
     app = make_app(config, fleet.scenario())
     with app.app_context():
         for n in range(fleet.doctors):
             username, doctor, _ = fleet.doctor(n)
-            create_user(username, PASSWORD, "doctor", doctor_id=doctor)
+            add_user(username, PASSWORD, "doctor", doctor_id=doctor)
         db.session.remove()
         db.engine.dispose()
     url = config["SQLALCHEMY_DATABASE_URI"]

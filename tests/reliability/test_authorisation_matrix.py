@@ -48,7 +48,7 @@ ROLES = {
 SEES = {"doctor": {"own"}, "township_reviewer": {"own township"}, "county_admin": {"own county"}}
 
 # Endpoints that answer every signed-in role alike (their content is scoped; see
-# tests/test_scoping.py), and 401 without a token.
+# tests/server/api/test_scoping.py), and 401 without a token.
 SIGNED_IN = [
     ("GET", "/api/v1/me"),
     ("GET", "/api/v1/sync/pull"),
@@ -63,7 +63,7 @@ PUBLIC = [("GET", "/api/v1/health"), ("GET", "/api/v1/openapi.json")]
 
 def expected(role: str, relation: str, action: str) -> int | str:
     visible = relation in SEES[role]
-    if action == "review":  # the reviewers' workflow (server/review_api.py)
+    if action == "review":  # the reviewers' workflow (server/api/review.py)
         if role == "doctor":
             return 403
         return 200 if visible else 404
@@ -147,7 +147,7 @@ def test_every_endpoint_answers_every_role_as_the_table_says(live: Any) -> None:
                 want[cell[:2] + (label,)] = expected(role, relation, "review")
                 got[cell[:2] + (label,)] = client.call(method, review_path, body).status_code
 
-            # County summaries (server/summaries_api.py): the target's township, the
+            # County summaries (server/api/summaries.py): the target's township, the
             # duty heatmap of its doctor. Reviewers' and admins' only, scoped like the rest.
             township = TOWNSHIPS[target]
             for label, summary_path in (

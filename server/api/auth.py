@@ -1,0 +1,217 @@
+"""Sign-in over HTTP: the JWT login, refresh and logout views, `login_required`, which turns
+a signed-in request into the `Actor` of server/actor.py, and the login throttle shared
+with the login page (server/web/session.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+from typing import Any, ParamSpec, TypeVar
+
+from flask import Blueprint, Flask, current_app, g, jsonify, request
+from flask.typing import ResponseReturnValue
+from flask_jwt_extended import (
+    create_access_token,
+    create_refresh_token,
+    decode_token,
+    get_jwt,
+    get_jwt_identity,
+    jwt_required,
+    verify_jwt_in_request,
+)
+from werkzeug.security import check_password_hash
+
+from server.accounts import revoke_token, token_revoked, user_named
+from server.actor import Actor, actor_for
+from server.api.errors import ApiError, error_response
+from server.extensions import db, jwt, limiter
+from server.models import User
+from sync.protocol import ErrorCode
+
+bp = Blueprint("auth", __name__, url_prefix="/api/v1/auth")
+
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def current_actor() -> Actor:
+    actor = g.get("actor")
+    if actor is None:
+        raise ApiError(401, ErrorCode.UNAUTHORIZED, "sign in first")
+    return actor
+
+
+def login_required(*roles: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
+    """Require a valid access token of an active user (of one of `roles`, if given)."""
+
+    def decorate(view: Callable[P, R]) -> Callable[P, R]:
+        @wraps(view)
+        def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+            verify_jwt_in_request()
+            user = user_named(db.session, get_jwt_identity())
+            if user is None or not user.active:
+                raise ApiError(401, ErrorCode.UNAUTHORIZED, "this account is not active")
+            if roles and user.role not in roles:
+                raise ApiError(
+                    403, ErrorCode.FORBIDDEN, f"this needs the role {' or '.join(roles)}"
+                )
+            g.actor = actor_for(db.session, user)
+            return view(*args, **kwargs)
+
+        return wrapper
+
+    return decorate
+
+
+def _tokens_for(user: User) -> dict[str, Any]:
+    claims = {"role": user.role}
+    return {
+        "access_token": create_access_token(identity=user.username, additional_claims=claims),
+        "refresh_token": create_refresh_token(identity=user.username, additional_claims=claims),
+    }
+
+
+def _user_json(user: User) -> dict[str, Any]:
+    return {
+        "username": user.username,
+        "role": user.role,
+        "doctor": user.doctor_id,
+        "unit": user.unit_code,
+    }
+
+
+def _expires_in() -> int:
+    return int(current_app.config["JWT_ACCESS_TOKEN_EXPIRES"].total_seconds())
+
+
+def login_rate_limit() -> str:
+    return str(current_app.config["ZHUXUN_LOGIN_RATE_LIMIT"])
+
+
+# One budget of sign-in attempts for the API and the login page (server/web/session.py) alike.
+LOGIN_LIMIT_SCOPE = "login"
+
+
+def login_rate_key() -> str:
+    """Attempts are counted per client address and username, so guessing one account's
+    password is slowed without locking out the other doctors behind the same clinic NAT.
+    The username comes from the JSON body (API) or the form (login page)."""
+    body = request.get_json(silent=True)
+    username = body.get("username") if isinstance(body, dict) else request.form.get("username")
+    name = username[:150] if isinstance(username, str) else ""
+    return f"{request.remote_addr or '-'}|{name}"
+
+
+def register_rate_limit_answer(app: Flask) -> None:
+    """A throttled login answers 429 in the one error envelope, code `rate_limited`, with
+    Retry-After (added by flask-limiter's headers)."""
+    from flask_limiter.errors import RateLimitExceeded
+
+    @app.errorhandler(RateLimitExceeded)
+    def _rate_limited(exc: RateLimitExceeded) -> ResponseReturnValue:
+        return error_response(
+            429,
+            ErrorCode.RATE_LIMITED,
+            f"too many attempts ({exc.description}); wait a minute and try again",
+            details={"limit": str(exc.description)},
+        )
+
+
+@bp.post("/login")
+@limiter.shared_limit(login_rate_limit, LOGIN_LIMIT_SCOPE, key_func=login_rate_key)
+def login() -> ResponseReturnValue:
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise ApiError(400, ErrorCode.INVALID_JSON, "send a JSON object with username and password")
+    username, password = body.get("username"), body.get("password")
+    errors = {
+        key: ["is required and must be a string"]
+        for key, value in (("username", username), ("password", password))
+        if not isinstance(value, str) or not value
+    }
+    if errors:
+        raise ApiError(
+            400, ErrorCode.VALIDATION, "username and password are required", errors=errors
+        )
+    user = user_named(db.session, username)
+    if user is None or not user.active or not check_password_hash(user.password_hash, password):
+        raise ApiError(401, ErrorCode.UNAUTHORIZED, "wrong username or password")
+    return jsonify({**_tokens_for(user), "expires_in": _expires_in(), "user": _user_json(user)})
+
+
+@bp.post("/refresh")
+@jwt_required(refresh=True)
+def refresh() -> ResponseReturnValue:
+    user = user_named(db.session, get_jwt_identity())
+    if user is None or not user.active:
+        raise ApiError(401, ErrorCode.UNAUTHORIZED, "this account is not active")
+    token = create_access_token(identity=user.username, additional_claims={"role": user.role})
+    return jsonify({"access_token": token, "expires_in": _expires_in()})
+
+
+@bp.post("/logout")
+@login_required()
+def logout() -> ResponseReturnValue:
+    claims = get_jwt()
+    revoke_token(db.session, claims["jti"], claims.get("exp"))
+    body = request.get_json(silent=True)
+    if isinstance(body, dict) and isinstance(body.get("refresh_token"), str):
+        try:
+            refresh_claims = decode_token(body["refresh_token"])
+        except Exception:  # noqa: BLE001 - an unreadable token is simply not revoked
+            refresh_claims = None
+        if refresh_claims and refresh_claims.get("sub") == get_jwt_identity():
+            revoke_token(db.session, refresh_claims["jti"], refresh_claims.get("exp"))
+    db.session.commit()
+    return jsonify({"revoked": True})
+
+
+me_bp = Blueprint("me", __name__, url_prefix="/api/v1")
+
+
+@me_bp.get("/me")
+@login_required()
+def me() -> ResponseReturnValue:
+    actor = current_actor()
+    return jsonify(
+        {
+            "username": actor.username,
+            "role": actor.role,
+            "doctor": actor.doctor_id,
+            "township": actor.township_code,
+            "county": actor.county_code,
+        }
+    )
+
+
+def init_jwt() -> None:
+    @jwt.token_in_blocklist_loader
+    def _revoked(_header: dict[str, Any], payload: dict[str, Any]) -> bool:
+        return token_revoked(db.session, payload["jti"])
+
+    @jwt.expired_token_loader
+    def _expired(_header: dict[str, Any], _payload: dict[str, Any]) -> ResponseReturnValue:
+        return error_response(401, ErrorCode.TOKEN_EXPIRED, "the token has expired; refresh it")
+
+    @jwt.invalid_token_loader
+    def _invalid(reason: str) -> ResponseReturnValue:
+        return error_response(401, ErrorCode.UNAUTHORIZED, f"invalid token: {reason}")
+
+    @jwt.unauthorized_loader
+    def _missing(reason: str) -> ResponseReturnValue:
+        return error_response(401, ErrorCode.UNAUTHORIZED, f"sign in first: {reason}")
+
+    @jwt.revoked_token_loader
+    def _revoked_answer(_header: dict[str, Any], _payload: dict[str, Any]) -> ResponseReturnValue:
+        return error_response(
+            401, ErrorCode.TOKEN_REVOKED, "the token has been revoked; sign in again"
+        )
+
+    @jwt.needs_fresh_token_loader
+    def _fresh(_header: dict[str, Any], _payload: dict[str, Any]) -> ResponseReturnValue:
+        return error_response(401, ErrorCode.UNAUTHORIZED, "sign in again")
+
+    @jwt.user_lookup_error_loader
+    def _lookup(_header: dict[str, Any], _payload: dict[str, Any]) -> ResponseReturnValue:
+        return error_response(401, ErrorCode.UNAUTHORIZED, "unknown user")

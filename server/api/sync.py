@@ -1,0 +1,241 @@
+"""The sync API: push, pull, the records and flags a caller may read, a reviewer's
+correction and the conflicts list. It translates requests to calls of the push/pull
+service (server/records/service.py) and answers to JSON. No domain logic."""
+
+from __future__ import annotations
+
+import gzip
+import threading
+import uuid
+from typing import Any
+
+from flask import Blueprint, Response, current_app, jsonify, request
+from flask.typing import ResponseReturnValue
+
+from server import flags
+from server.actor import COUNTY_ADMIN, TOWNSHIP_REVIEWER
+from server.api.auth import current_actor, login_required
+from server.api.context import reevaluate_flags
+from server.api.errors import ApiError
+from server.api.parsing import int_arg, json_body
+from server.database import ping
+from server.extensions import db
+from server.models import SyncRecord
+from server.records import service
+from server.records.sql_store import row_to_wire
+from server.review.workflow import reopen_weeks_touched
+from sync.clock import HybridLogicalClock
+from sync.protocol import (
+    DEFAULT_PULL_LIMIT,
+    DEVICE_COLLECTIONS,
+    H_DEVICE_ID,
+    MAX_PULL_LIMIT,
+    ErrorCode,
+    Op,
+    Status,
+)
+from sync.records import (
+    BatchFormatError,
+    BatchTooLarge,
+    Change,
+    PushBatch,
+    parse_push,
+    valid_id,
+)
+from sync.storage import InvalidCursor
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+
+_clock_lock = threading.Lock()
+
+
+def _server_clock() -> HybridLogicalClock:
+    clock = current_app.extensions.get("zhuxun_clock")
+    if clock is None:
+        clock = current_app.extensions["zhuxun_clock"] = HybridLogicalClock("server")
+    return clock
+
+
+@bp.get("/health")
+def health() -> ResponseReturnValue:
+    ping(db.session)
+    return jsonify({"status": "ok"})
+
+
+@bp.post("/sync/push")
+@login_required()
+def push() -> ResponseReturnValue:
+    body = json_body()
+    try:
+        batch = parse_push(body, max_changes=current_app.config["ZHUXUN_MAX_BATCH_CHANGES"])
+    except BatchTooLarge as exc:
+        raise ApiError(
+            413,
+            ErrorCode.BATCH_TOO_LARGE,
+            str(exc),
+            details={"limit_changes": exc.limit, "changes": exc.count},
+        ) from exc
+    except BatchFormatError as exc:
+        raise ApiError(400, ErrorCode.INVALID_REQUEST, str(exc), errors=exc.errors) from exc
+    return jsonify(_push(batch))
+
+
+def _push(batch: PushBatch) -> dict[str, Any]:
+    """Apply a batch as the caller: approved weeks it touches reopen in its transaction,
+    flags are re-evaluated after it commits."""
+    with _clock_lock:
+        clock = _server_clock()
+    return service.push(
+        db.session,
+        current_actor(),
+        batch,
+        clock,
+        after_push=reevaluate_flags,
+        in_transaction=reopen_weeks_touched,
+    )
+
+
+@bp.get("/sync/pull")
+@login_required()
+def pull() -> ResponseReturnValue:
+    limit = int_arg("limit", DEFAULT_PULL_LIMIT, 1, MAX_PULL_LIMIT)
+    device_id = request.headers.get(H_DEVICE_ID)
+    if device_id is not None and not valid_id(device_id):
+        raise ApiError(
+            400,
+            ErrorCode.INVALID_REQUEST,
+            f"the {H_DEVICE_ID} header must be a device id",
+            errors={H_DEVICE_ID: ["must be an id of 1-64 letters, digits, '_', '.', ':' or '-'"]},
+        )
+    try:
+        page = service.pull(
+            db.session,
+            current_actor(),
+            request.args.get("cursor"),
+            limit,
+            device_id=device_id,
+            max_bytes=current_app.config["ZHUXUN_MAX_PULL_BYTES"],
+        )
+    except InvalidCursor as exc:
+        raise ApiError(
+            400, ErrorCode.INVALID_CURSOR, str(exc), errors={"cursor": [str(exc)]}
+        ) from exc
+    return current_app.response_class(page.to_json(), mimetype="application/json")
+
+
+# Answers smaller than this go plain: gzip would save a few bytes and cost a header.
+GZIP_MIN_BYTES = 512
+
+
+@bp.after_request
+def _gzip_answer(response: Response) -> Response:
+    """Gzip an answer of this API when the client accepts it (the device's requests does):
+    JSON of records compresses 5 to 10 times, which on a 2G link is most of a sync's time."""
+    if (
+        response.direct_passthrough
+        or response.status_code < 200
+        or "Content-Encoding" in response.headers
+        or "gzip" not in request.headers.get("Accept-Encoding", "").lower()
+    ):
+        return response
+    body = response.get_data()
+    if len(body) < GZIP_MIN_BYTES:
+        return response
+    response.set_data(gzip.compress(body, compresslevel=6, mtime=0))
+    response.headers["Content-Encoding"] = "gzip"
+    response.vary.add("Accept-Encoding")
+    return response
+
+
+def _scoped_record(collection: str, record_id: str) -> SyncRecord:
+    row = service.scoped_record(db.session, current_actor(), collection, record_id)
+    if row is None:
+        # The same answer for "missing" and "not yours": existence is not leaked.
+        raise ApiError(404, ErrorCode.NOT_FOUND, f"no {collection} record {record_id!r}")
+    return row
+
+
+@bp.get("/flags")
+@login_required()
+def list_flags() -> ResponseReturnValue:
+    """Flags in the caller's scope; filter by rule, doctor, place, period, status, state."""
+    limit = int_arg("limit", 200, 1, 5000)
+    offset = int_arg("offset", 0, 0, 10**9)
+    wanted = {name: request.args[name] for name in flags.FLAG_FILTERS if request.args.get(name)}
+    items = flags.list_flags(db.session, current_actor(), wanted, offset=offset, limit=limit)
+    return jsonify({"items": items, "offset": offset, "limit": limit})
+
+
+@bp.get("/<collection>")
+@login_required()
+def list_records(collection: str) -> ResponseReturnValue:
+    if collection not in DEVICE_COLLECTIONS:
+        raise ApiError(404, ErrorCode.NOT_FOUND, f"no collection {collection!r}")
+    limit = int_arg("limit", 100, 1, 1000)
+    offset = int_arg("offset", 0, 0, 10**9)
+    rows = service.list_records(
+        db.session,
+        current_actor(),
+        collection,
+        offset=offset,
+        limit=limit,
+        include_deleted=request.args.get("include_deleted") == "true",
+        doctor=request.args.get("doctor") or None,
+    )
+    return jsonify({"items": [row_to_wire(r) for r in rows], "offset": offset, "limit": limit})
+
+
+@bp.get("/<collection>/<record_id>")
+@login_required()
+def get_record(collection: str, record_id: str) -> ResponseReturnValue:
+    if collection not in DEVICE_COLLECTIONS:
+        raise ApiError(404, ErrorCode.NOT_FOUND, f"no collection {collection!r}")
+    return jsonify(row_to_wire(_scoped_record(collection, record_id)))
+
+
+@bp.put("/<collection>/<record_id>")
+@login_required(TOWNSHIP_REVIEWER, COUNTY_ADMIN)
+def correct_record(collection: str, record_id: str) -> ResponseReturnValue:
+    """A reviewer's correction: a new server version, synced to the doctor on pull.
+    `base_version` says which version the reviewer corrected (409 if it moved on)."""
+    if collection not in DEVICE_COLLECTIONS:
+        raise ApiError(404, ErrorCode.NOT_FOUND, f"no collection {collection!r}")
+    _scoped_record(collection, record_id)
+    body = json_body()
+    if not isinstance(body, dict) or not isinstance(body.get("data"), dict):
+        raise ApiError(400, ErrorCode.INVALID_REQUEST, 'send {"base_version": n, "data": {...}}')
+    base = body.get("base_version")
+    if isinstance(base, bool) or not isinstance(base, int):
+        raise ApiError(
+            400,
+            ErrorCode.VALIDATION,
+            "base_version is required",
+            errors={"base_version": ["must be the version you corrected"]},
+        )
+    change = Change(collection, record_id, Op.UPSERT, f"srv-{uuid.uuid4().hex}", base, body["data"])
+    batch = PushBatch(
+        device_id="server", batch_id=change.change_id, sent_at=None, clock=None, items=[change]
+    )
+    result = _push(batch)["results"][0]
+    if result["status"] == Status.REJECTED:
+        raise ApiError(
+            400,
+            result.get("code", ErrorCode.VALIDATION),
+            "the correction is not valid",
+            errors=result.get("errors"),
+        )
+    if result["status"] == Status.CONFLICT:
+        raise ApiError(
+            409,
+            ErrorCode.STALE_VERSION,
+            f"the record is at version {result['version']}, not {base}",
+            details={"current": result.get("current")},
+        )
+    return jsonify(row_to_wire(_scoped_record(collection, record_id)))
+
+
+@bp.get("/conflicts")
+@login_required()
+def list_conflicts() -> ResponseReturnValue:
+    rows = service.list_conflicts(db.session, current_actor(), request.args.get("status", "open"))
+    return jsonify({"items": [row_to_wire(r) for r in rows]})

@@ -1,0 +1,335 @@
+"""Push and pull, between the HTTP layer and the store: validation against the forms,
+reference checks, scope checks, then one store transaction. No Flask request objects here;
+errors are domain exceptions or per-record results."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from forms import validate
+from server.actor import Actor
+from server.models import Assignment, Doctor, OrgUnit, SyncRecord
+from server.records.projections import BatchProjection
+from server.records.sql_store import (
+    RecordScope,
+    SqlSyncStore,
+    WriteContext,
+    WrittenRecord,
+    row_to_wire,
+)
+from sync.clock import ClockDriftError, ClockFormatError, HLCTimestamp, HybridLogicalClock
+from sync.protocol import CONFLICTS, DEFAULT_MAX_PULL_BYTES, LEAVE, VISITS, ErrorCode, Op, Status
+from sync.records import Change, ChangeResult, PushBatch, rejected
+from sync.storage import encode_cursor
+
+# A device clock further ahead than this is not merged into the server's clock.
+MAX_CLOCK_DRIFT_MS = 5 * 60 * 1000
+
+
+@dataclass(slots=True)
+class _References:
+    places: dict[str, OrgUnit]
+    doctors: dict[str, Doctor]
+    assignments: dict[str, Assignment]
+
+
+def _load_references(session: Session, changes: list[Change]) -> _References:
+    place_codes, doctor_ids, assignment_ids = set(), set(), set()
+    for change in changes:
+        data = change.data or {}
+        for key, bucket in (
+            ("place", place_codes),
+            ("doctor", doctor_ids),
+            ("assignment", assignment_ids),
+        ):
+            if isinstance(data.get(key), str):
+                bucket.add(data[key])
+    return _References(
+        places={
+            u.code: u for u in session.scalars(select(OrgUnit).where(OrgUnit.code.in_(place_codes)))
+        }
+        if place_codes
+        else {},
+        doctors={d.id: d for d in session.scalars(select(Doctor).where(Doctor.id.in_(doctor_ids)))}
+        if doctor_ids
+        else {},
+        assignments={
+            a.id: a
+            for a in session.scalars(select(Assignment).where(Assignment.id.in_(assignment_ids)))
+        }
+        if assignment_ids
+        else {},
+    )
+
+
+def _scope_of(collection: str, data: dict[str, Any], refs: _References) -> RecordScope:
+    doctor = refs.doctors[data["doctor"]]
+    if collection == VISITS:
+        place = refs.places[data["place"]]
+        township = place.township_code or doctor.township_code
+        return RecordScope(doctor.id, township, place.county_code)
+    return RecordScope(doctor.id, doctor.township_code, doctor.county_code)
+
+
+def _own_scope(actor: Actor) -> RecordScope:
+    return RecordScope(actor.doctor_id, actor.township_code, actor.county_code)
+
+
+def prepare(
+    session: Session, actor: Actor, batch: PushBatch, now: datetime
+) -> list[tuple[Change, RecordScope] | ChangeResult]:
+    """Validate every change of a batch; a rejected result for each one that fails."""
+    changes = batch.changes
+    refs = _load_references(session, changes)
+    seen: set[tuple[str, str]] = set()
+    prepared: list[tuple[Change, RecordScope] | ChangeResult] = []
+    for item in batch.items:
+        if isinstance(item, ChangeResult):
+            prepared.append(item)
+            continue
+        change = item
+        key = (change.collection, change.id)
+        if key in seen:
+            prepared.append(
+                rejected(
+                    change.change_id,
+                    change.collection,
+                    change.id,
+                    ErrorCode.DUPLICATE_IN_BATCH,
+                    {
+                        "id": [
+                            "this record appears more than once in the batch; send one change per "
+                            "record per batch"
+                        ]
+                    },
+                )
+            )
+            continue
+        seen.add(key)
+        prepared.append(_prepare_one(session, actor, change, refs, now))
+    return prepared
+
+
+def _prepare_one(
+    session: Session, actor: Actor, change: Change, refs: _References, now: datetime
+) -> tuple[Change, RecordScope] | ChangeResult:
+    def reject(code: ErrorCode, errors: dict[str, list[str]]) -> ChangeResult:
+        return rejected(change.change_id, change.collection, change.id, code, errors)
+
+    if change.op is not Op.UPSERT:
+        # Delete and resolve carry no data; the store checks the stored record's scope.
+        return change, _own_scope(actor)
+    result = validate(change.collection, change.data, now=now)
+    if not result.ok:
+        return reject(ErrorCode.VALIDATION, {f"data.{k}": v for k, v in result.errors.items()})
+    data = result.data
+    errors: dict[str, list[str]] = {}
+    doctor = refs.doctors.get(data["doctor"])
+    if doctor is None:
+        errors["data.doctor"] = [f"unknown doctor {data['doctor']!r}"]
+    if change.collection == VISITS:
+        place = refs.places.get(data["place"])
+        if place is None:
+            errors["data.place"] = [f"unknown place {data['place']!r}"]
+        elif actor.county_code and place.county_code != actor.county_code:
+            errors["data.place"] = ["this place is outside your county"]
+        assignment_id = data.get("assignment")
+        if assignment_id:
+            assignment = refs.assignments.get(assignment_id)
+            if assignment is None:
+                errors["data.assignment"] = [f"unknown assignment {assignment_id!r}"]
+            elif assignment.doctor_id != data["doctor"]:
+                errors["data.assignment"] = ["this assignment belongs to another doctor"]
+    if errors:
+        return reject(ErrorCode.UNKNOWN_REFERENCE, errors)
+    scope = _scope_of(change.collection, data, refs)
+    if not actor.may_see(scope.doctor_id, scope.township_code, scope.county_code):
+        return reject(
+            ErrorCode.FORBIDDEN_RECORD,
+            {
+                "data.doctor": [
+                    "you can only record your own visits"
+                    if actor.is_doctor
+                    else "this doctor is outside your scope"
+                ]
+            },
+        )
+    if change.collection == LEAVE and actor.is_doctor:
+        status = data.setdefault("status", "pending")
+        stored = session.get(SyncRecord, (LEAVE, change.id))
+        stored_status = (stored.data or {}).get("status") if stored else None
+        if status != "pending" and status != stored_status:
+            return reject(
+                ErrorCode.FORBIDDEN_RECORD,
+                {"data.status": ["only a reviewer approves or refuses leave"]},
+            )
+    normalised = Change(
+        change.collection,
+        change.id,
+        change.op,
+        change.change_id,
+        change.base_version,
+        data,
+        change.hlc,
+        change.resolves,
+    )
+    return normalised, scope
+
+
+def clock_skew(sent_at: str | None, now: datetime) -> float | None:
+    """Device wall clock minus server clock, in seconds; None when not readable."""
+    if not sent_at:
+        return None
+    try:
+        sent = datetime.fromisoformat(sent_at)
+    except ValueError:
+        return None
+    if sent.tzinfo is None:
+        sent = sent.replace(tzinfo=UTC)
+    return round((sent - now).total_seconds(), 3)
+
+
+# Called after a push commits, with the written records, to re-evaluate their flags.
+AfterPush = Callable[[Session, list[WrittenRecord]], None]
+
+
+def push(
+    session: Session,
+    actor: Actor,
+    batch: PushBatch,
+    clock: HybridLogicalClock,
+    *,
+    after_push: AfterPush | None = None,
+    in_transaction: AfterPush | None = None,
+) -> dict[str, Any]:
+    """Apply a batch. `in_transaction` runs inside the push's own transaction (work that must
+    commit with the records: reopening approved weeks); `after_push` after it committed
+    (derived work a later evaluation repairs if it fails: flags)."""
+    now = datetime.now(UTC)
+    prepared = prepare(session, actor, batch, now)
+    # End the read transaction before writing: the write transaction must start with the
+    # counter lock (see server/records/sql_store.py), not upgrade a read snapshot.
+    session.rollback()
+    valid = [item for item in prepared if isinstance(item, tuple)]
+    skew = clock_skew(batch.sent_at, now)
+    store = SqlSyncStore(session, projector=BatchProjection())
+    applied = iter(
+        store.apply_batch(
+            valid,
+            WriteContext(origin=actor.username, device_id=batch.device_id, clock_skew_s=skew),
+            guard=actor.may_touch,
+            before_commit=in_transaction,
+        )
+        if valid
+        else []
+    )
+    results = [item if isinstance(item, ChangeResult) else next(applied) for item in prepared]
+    if after_push is not None and store.written:
+        after_push(session, store.written)
+    if batch.clock:
+        # A bad or far-off device clock is not merged: its skew is recorded on the records.
+        with contextlib.suppress(ClockFormatError, ClockDriftError):
+            clock.receive(HLCTimestamp.decode(batch.clock), max_drift_ms=MAX_CLOCK_DRIFT_MS)
+    return {
+        "batch_id": batch.batch_id,
+        "server_time": now.isoformat().replace("+00:00", "Z"),
+        "clock": clock.now().encode(),
+        "clock_skew_s": skew,
+        "results": [r.to_wire(compact=batch.compact) for r in results],
+        "summary": {s.value: sum(1 for r in results if r.status is s) for s in Status},
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class PullPage:
+    """One pull answer. Each change is kept as the JSON text it is sent as: the page is
+    bounded by its size in bytes, measured by encoding each change once."""
+
+    changes: list[str]
+    cursor: str
+    has_more: bool
+
+    def to_json(self) -> str:
+        return (
+            '{"changes":[' + ",".join(self.changes) + '],"cursor":' + json.dumps(self.cursor)
+            + ',"has_more":' + ("true" if self.has_more else "false") + "}"
+        )  # fmt: skip
+
+
+def pull(
+    session: Session,
+    actor: Actor,
+    cursor: str | None,
+    limit: int,
+    *,
+    device_id: str | None = None,
+    max_bytes: int = DEFAULT_MAX_PULL_BYTES,
+) -> PullPage:
+    """The changes in the actor's scope after `cursor`: at most `limit`, and no more than
+    `max_bytes` of JSON once there is one. With `device_id`, the records whose latest
+    version that device pushed itself are left out (it holds them, at that version, from
+    its push answers) but passed by the cursor."""
+    store = SqlSyncStore(session)
+    rows, next_cursor, has_more = store.rows_since(cursor, limit, actor.pull_filter())
+    changes: list[str] = []
+    size = 0
+    for index, row in enumerate(rows):
+        if device_id and row.device_id == device_id and row.updated_by == actor.username:
+            continue
+        text = json.dumps(row_to_wire(row), ensure_ascii=False, separators=(",", ":"))
+        if changes and size + len(text) > max_bytes:
+            # Full: the page ends before this row; every row up to the previous one has
+            # been sent or left out as the device's own.
+            return PullPage(changes, encode_cursor(rows[index - 1].seq), True)
+        changes.append(text)
+        size += len(text)
+    return PullPage(changes, next_cursor, has_more)
+
+
+# --- reading records -----------------------------------------------------------------
+
+
+def scoped_record(
+    session: Session, actor: Actor, collection: str, record_id: str
+) -> SyncRecord | None:
+    """The record if it exists and the actor may touch it; None for both "missing" and
+    "not yours", so existence is not leaked."""
+    row = session.get(SyncRecord, (collection, record_id))
+    return row if row is not None and actor.may_touch(row) else None
+
+
+def list_records(
+    session: Session,
+    actor: Actor,
+    collection: str,
+    *,
+    offset: int,
+    limit: int,
+    include_deleted: bool = False,
+    doctor: str | None = None,
+) -> list[SyncRecord]:
+    """A page of a collection's records the actor receives on pull, in change order."""
+    query = select(SyncRecord).where(SyncRecord.collection == collection, actor.pull_filter())
+    if not include_deleted:
+        query = query.where(SyncRecord.deleted.is_(False))
+    if doctor:
+        query = query.where(SyncRecord.doctor_id == doctor)
+    return list(session.scalars(query.order_by(SyncRecord.seq).offset(offset).limit(limit)))
+
+
+def list_conflicts(session: Session, actor: Actor, status: str = "open") -> list[SyncRecord]:
+    """The conflict records in the actor's scope with this status ("all" for every one)."""
+    query = select(SyncRecord).where(SyncRecord.collection == CONFLICTS, actor.pull_filter())
+    return [
+        r
+        for r in session.scalars(query.order_by(SyncRecord.seq))
+        if status == "all" or (r.data or {}).get("status") == status
+    ]

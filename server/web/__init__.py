@@ -1,0 +1,18 @@
+"""Server-rendered pages for township reviewers and county admins, on a phone over a slow
+link, by audience: sign-in and what every page shares (session.py), the review pages
+(review.py), the county pages (county.py), the error pages (errors.py), and their words in
+zh-CN and English (text.py). No JavaScript: every decision is a form that posts and
+redirects back. Templates and styles are server/templates and server/static, where the app
+(server/app.py) finds them."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+
+def init_app(app: Flask) -> None:
+    """CSRF, the session cookie and the pages' blueprint, its routes registered first."""
+    from server.web import county, errors, review, session
+
+    del county, errors, review  # imported for the routes they add to the blueprint
+    session.init_app(app)

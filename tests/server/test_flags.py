@@ -1,0 +1,178 @@
+"""Flags on the server: re-evaluated after each push for the doctor-weeks it touched,
+kept with their history, served scoped at /api/v1/flags and pulled to the device."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from tests.builders import make_change, posting_day, visit_data
+
+AS_OF = "2026-01-11"  # the Sunday that ends 2026-W02, the first week of D2's posting
+WEEK = "2026-W02"
+POSTING_WEEK_KEY = f"posting.days_per_week|assignment|A2|{WEEK}"
+
+
+@pytest.fixture
+def app_overrides() -> dict[str, Any]:
+    return {"ZHUXUN_RULES_AS_OF": AS_OF}
+
+
+def flag(client: Any, key: str) -> dict[str, Any] | None:
+    items = client.get("/flags", params={"doctor": "D2"}).json()["items"]
+    return next((f for f in items if f["key"] == key), None)
+
+
+def test_a_week_one_duty_day_short_is_flagged_then_resolved_by_the_missing_day(
+    api: Any, app: Any
+) -> None:
+    d2 = api("d2")
+    d2.push(*(make_change(posting_day(day)) for day in (5, 6, 7, 8)))
+    short = flag(d2, POSTING_WEEK_KEY)
+    assert short is not None and short["state"] == "open" and short["status"] == "violation"
+    assert (short["measured"], short["required"]) == (4, 5)
+    assert short["explanation"]["zh"] and short["explanation"]["en"]
+
+    _, cursor = d2.pull_all()
+    d2.push(make_change(posting_day(9)))
+    assert flag(d2, POSTING_WEEK_KEY)["state"] == "resolved"  # type: ignore[index]
+
+    pulled = [c for c in d2.pull_all(cursor)[0] if c["collection"] == "flags"]
+    assert any(c["id"] == POSTING_WEEK_KEY and c["data"]["state"] == "resolved" for c in pulled)
+
+    from server.extensions import db
+    from server.models import FlagHistory
+
+    with app.app_context():
+        history = [
+            h.change
+            for h in db.session.scalars(
+                select(FlagHistory)
+                .where(FlagHistory.key == POSTING_WEEK_KEY)
+                .order_by(FlagHistory.id)
+            )
+        ]
+    assert history == ["opened", "resolved"], "a re-evaluation records what changed"
+
+
+def test_deleting_a_duty_day_reopens_the_flag(api: Any) -> None:
+    d2 = api("d2")
+    changes = [make_change(posting_day(day)) for day in (5, 6, 7, 8, 9)]
+    d2.push(*changes)
+    assert flag(d2, POSTING_WEEK_KEY) is None
+    d2.push(make_change(record_id=changes[0]["id"], op="delete", base_version=1))
+    reopened = flag(d2, POSTING_WEEK_KEY)
+    assert reopened is not None and reopened["state"] == "open" and reopened["measured"] == 4
+
+
+def test_flags_are_scoped_like_the_records(api: Any) -> None:
+    api("d2").push(make_change(posting_day(5)))
+    assert flag(api("rev_a"), POSTING_WEEK_KEY) is not None
+    assert flag(api("admin"), POSTING_WEEK_KEY) is not None
+    assert api("rev_b").get("/flags").json()["items"] == []
+    assert api("d1").get("/flags", params={"doctor": "D2"}).json()["items"] == []
+    assert api("admin_other").get("/flags").json()["items"] == []
+
+
+def test_a_push_re_evaluates_only_the_pushing_doctors_flags(api: Any, app: Any) -> None:
+    from server.extensions import db
+    from server.models import FlagRecord
+
+    api("d2").push(make_change(posting_day(5)))
+    with app.app_context():
+        before = {r.key: r.updated_at for r in db.session.scalars(select(FlagRecord))}
+    api("d1").push(
+        make_change(
+            visit_data(
+                check_in="2026-01-06T08:00:00+08:00",
+                check_out="2026-01-06T12:00:00+08:00",
+                recorded_at="2026-01-06T12:10:00+08:00",
+            )
+        )
+    )
+    with app.app_context():
+        after = {r.key: (r.updated_at, r.doctor_id) for r in db.session.scalars(select(FlagRecord))}
+    for key, stamp in before.items():
+        assert after[key][0] == stamp, f"{key} was touched by another doctor's push"
+    assert any(doctor == "D1" for _, doctor in after.values())
+
+
+def test_flags_can_be_filtered_by_rule_and_period(api: Any) -> None:
+    d2 = api("d2")
+    d2.push(make_change(posting_day(5)))
+    items = d2.get("/flags", params={"rule": "posting.days_per_week", "period": WEEK}).json()[
+        "items"
+    ]
+    assert [f["key"] for f in items] == [POSTING_WEEK_KEY]
+    assert d2.get("/flags", params={"rule": "patrol.per_week"}).json()["items"] == []
+
+
+def test_a_flag_on_a_visit_with_a_64_character_id_is_stored(api: Any) -> None:
+    # The flag's key (rule|visit|<id>|<date>) is longer than any device id: it must fit.
+    d1 = api("d1")
+    visit_id = "v" + "0" * 63
+    late = visit_data(
+        check_in="2026-01-02T08:00:00+08:00",
+        check_out="2026-01-02T12:00:00+08:00",
+        recorded_at="2026-01-11T09:00:00+08:00",
+    )
+    assert d1.push(make_change(late, record_id=visit_id))["results"][0]["status"] == "accepted"
+    items = d1.get("/flags", params={"rule": "visit.late_entry"}).json()["items"]
+    assert [f["subject"]["id"] for f in items] == [visit_id]
+
+
+def test_a_push_judges_its_doctors_on_their_own_data_as_the_whole_county_would(
+    backend: str, tmp_path: Any, request: pytest.FixtureRequest
+) -> None:
+    """After a push only the pushing doctors' assignments, records and the places these
+    name are read (flags.scenario_for with doctor ids); their flags must equal those of the
+    whole county's scenario, doctor for doctor."""
+    from datetime import date
+
+    from demo_county import generate_county
+    from rules import evaluate, load_scenario
+    from server.app import create_app
+    from server.database import init_db
+    from server.extensions import db
+    from server.flags import ruleset_named, scenario_for
+    from server.records.importer import import_scenario
+    from tests.conftest import app_config
+
+    scenario = generate_county(
+        seed=11, doctors=12, villages=12, townships=2, start=date(2025, 3, 3), weeks=8
+    )
+    app = create_app(app_config(backend, tmp_path, request))
+    as_of, weeks = date(2025, 4, 27), (date(2025, 3, 31), date(2025, 4, 13))
+    ruleset = ruleset_named("guangxi")
+    try:
+        with app.app_context():
+            init_db()
+            import_scenario(db.session, scenario)
+            whole = load_scenario(scenario_for(db.session, {scenario["county"]["code"]}, None))
+            judged = 0
+            for doctor in sorted(d["id"] for d in scenario["doctors"]):
+                own = load_scenario(scenario_for(db.session, set(), {doctor}))
+                assert len(own.places) < len(whole.places)
+                expected = [
+                    f
+                    for f in evaluate(
+                        whole, as_of=as_of, ruleset=ruleset, doctors={doctor}, period=weeks
+                    )
+                    if f.doctor is not None
+                ]
+                got = [
+                    f
+                    for f in evaluate(
+                        own, as_of=as_of, ruleset=ruleset, doctors={doctor}, period=weeks
+                    )
+                    if f.doctor is not None
+                ]
+                assert got == expected, doctor
+                judged += len(expected)
+            assert judged > 0, "the county must give some doctor flags to compare"
+    finally:
+        with app.app_context():
+            db.session.remove()
+            db.engine.dispose()
