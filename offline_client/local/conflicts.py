@@ -153,7 +153,12 @@ class Conflicts(DeviceDatabase):
                     resolves=conflict.id,
                 )
             else:
-                if theirs:
+                row = self._row(conflict.collection, conflict.record_id)
+                held = row["version"] if row is not None else 0
+                # The conflict's snapshot of the server's version may be older than what a
+                # later pull brought (the record edited or deleted again on the server since):
+                # keeping "theirs" never moves the device back to an older version.
+                if theirs and int(theirs.get("version") or 0) >= held:
                     table.upsert(
                         {
                             "id": conflict.record_id,
