@@ -4,6 +4,7 @@ tablet that has not updated yet can still sync what it recorded."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import date, datetime
 
 from rules.model import DUTY_KINDS, LEAVE_STATUSES
 from sync.protocol import LEAVE, TRAININGS, VISITS
@@ -22,6 +23,35 @@ CHOICE = "choice"
 MAX_VISIT_HOURS = 24
 # How far ahead of the server's clock a visit may start (a tablet on the wrong time zone).
 MAX_FUTURE_HOURS = 24
+# The dates the server accepts in any date or datetime field (the local date at the value's
+# own offset), and in the periods of its pages (issue 13). Beyond them a typing slip (year
+# 1, year 9999) would be stored and then break week and month arithmetic at the edge of
+# Python's dates in every later evaluation, import, page and export of that doctor.
+EARLIEST_DATE = date(2000, 1, 1)
+LATEST_DATE = date(2099, 12, 31)
+DATE_BOUNDS_MESSAGE = (
+    f"must be a date from {EARLIEST_DATE.isoformat()} to {LATEST_DATE.isoformat()}"
+)
+
+
+# The periods the pages and the API read (weeks, months): the accepted dates with ten years'
+# margin, so that the weeks and months a page counts back or on from an accepted date (a
+# 36-month trend, a 104-week heatmap) are always readable; beyond them a period label is a
+# 400 naming the bound (issue 13: 9999-W52 ends in the year 10000).
+PERIOD_EARLIEST = date(EARLIEST_DATE.year - 10, 1, 1)
+PERIOD_LATEST = date(LATEST_DATE.year + 10, 12, 31)
+
+
+def within_date_bounds(value: date) -> bool:
+    """Whether a date, or a datetime's local date at its own offset, is one the server
+    accepts (EARLIEST_DATE to LATEST_DATE)."""
+    day = value.date() if isinstance(value, datetime) else value
+    return EARLIEST_DATE <= day <= LATEST_DATE
+
+
+def within_period_bounds(value: date) -> bool:
+    """Whether a day of a period (a week, a month) is one the pages and the API read."""
+    return PERIOD_EARLIEST <= value <= PERIOD_LATEST
 
 
 @dataclass(frozen=True, slots=True)

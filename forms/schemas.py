@@ -18,6 +18,7 @@ from marshmallow import validate as mv
 from forms.definitions import (
     CHOICE,
     DATE,
+    DATE_BOUNDS_MESSAGE,
     DATETIME,
     ID,
     INTEGER,
@@ -29,6 +30,7 @@ from forms.definitions import (
     FormDef,
     UnknownForm,
     form_for,
+    within_date_bounds,
 )
 from sync.protocol import VISITS
 
@@ -137,7 +139,16 @@ def _flatten(messages: Any, prefix: str = "") -> dict[str, list[str]]:
 
 
 def _cross_checks(collection: str, values: dict[str, Any], now: datetime) -> dict[str, list[str]]:
-    errors: dict[str, list[str]] = {}
+    # Dates far from today (year 1, year 9999) are typing slips that would break week and
+    # month arithmetic in every later evaluation, page and export (issue 13): a datetime's
+    # local date at its own offset, and every date, within forms.definitions' bounds.
+    errors: dict[str, list[str]] = {
+        name: [DATE_BOUNDS_MESSAGE]
+        for name, value in values.items()
+        if isinstance(value, date) and not within_date_bounds(value)
+    }
+    if errors:
+        return errors
     if collection == VISITS:
         check_in, check_out = values.get("check_in"), values.get("check_out")
         if isinstance(check_in, datetime) and isinstance(check_out, datetime):

@@ -1,7 +1,10 @@
 """Batch encoding on the wire: JSON, optionally gzip, with hard limits on both sizes.
 
 Decompression is bounded, so a gzip bomb costs at most `max_bytes` of memory and is
-refused with the limit named.
+refused with the limit named. Reading is total (issue 13): nesting deeper than
+`sync.values.MAX_DEPTH` is refused as a whole body, and numbers that cannot be represented
+(integer literals beyond 64 bits, `1e400`, NaN) come back as `sync.values.OutOfRangeNumber`
+markers for the value check to name, never as an exception.
 """
 
 from __future__ import annotations
@@ -10,6 +13,8 @@ import gzip
 import json
 import zlib
 from typing import Any
+
+from sync.values import MAX_DEPTH, depth_exceeds, parse_constant, parse_float, parse_int
 
 GZIP = "gzip"
 
@@ -57,9 +62,23 @@ def decode(data: bytes, *, content_encoding: str | None, max_bytes: int) -> Any:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise BodyDecodeError(f"the body is not UTF-8 at byte {exc.start}") from exc
+    return loads(text)
+
+
+def loads(text: str) -> Any:
+    """JSON text → value, total: BodyDecodeError for anything that is not a JSON value of at
+    most MAX_DEPTH levels; numbers it cannot represent as `OutOfRangeNumber` markers."""
     try:
-        return json.loads(text)
+        value = json.loads(
+            text, parse_int=parse_int, parse_float=parse_float, parse_constant=parse_constant
+        )
     except json.JSONDecodeError as exc:
         raise BodyDecodeError(
             f"the body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
         ) from exc
+    except RecursionError as exc:
+        # The C reader counts its levels against the interpreter's recursion limit.
+        raise BodyDecodeError(f"the body nests deeper than {MAX_DEPTH} levels") from exc
+    if depth_exceeds(value):
+        raise BodyDecodeError(f"the body nests deeper than {MAX_DEPTH} levels")
+    return value

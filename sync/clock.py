@@ -10,12 +10,16 @@ for measuring clock skew.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 _WIDTH_MS = 15  # milliseconds since 1970 fit in 15 digits until the year 33658
 _WIDTH_COUNTER = 10
+# ASCII digits only, at most the encoded widths (`str.isdigit` takes "²", and a field of
+# thousands of digits is over Python's int-parsing limit); the node is an id (issue 13).
+_STAMP = re.compile(r"([0-9]{1,15})-([0-9]{1,10})-([A-Za-z0-9_.:\-]{1,64})")
 
 
 class ClockFormatError(ValueError):
@@ -46,10 +50,16 @@ class HLCTimestamp:
 
     @classmethod
     def decode(cls, text: str) -> HLCTimestamp:
-        parts = text.split("-", 2) if isinstance(text, str) else []
-        if len(parts) != 3 or not parts[0].isdigit() or not parts[1].isdigit() or not parts[2]:
-            raise ClockFormatError(f"not an HLC timestamp: {text!r}")
-        return cls(int(parts[0]), int(parts[1]), parts[2])
+        match = _STAMP.fullmatch(text) if isinstance(text, str) else None
+        if match is None:
+            shown = text[:80] if isinstance(text, str) else text
+            raise ClockFormatError(f"not an HLC timestamp <millis>-<counter>-<node>: {shown!r}")
+        return cls(int(match[1]), int(match[2]), match[3])
+
+    @staticmethod
+    def valid(text: object) -> bool:
+        """Whether `text` is an encoded stamp `decode` reads."""
+        return isinstance(text, str) and _STAMP.fullmatch(text) is not None
 
     def __str__(self) -> str:
         return self.encode()

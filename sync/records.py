@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from sync.clock import HLCTimestamp
 from sync.protocol import (
     B_BATCH_ID,
     B_CHANGES,
@@ -26,6 +27,7 @@ from sync.protocol import (
     Op,
     Status,
 )
+from sync.values import INT64_MAX, safe_path, text_problem, unsafe_values
 
 JSON = dict[str, Any]
 FieldErrors = dict[str, list[str]]
@@ -174,7 +176,15 @@ class BatchFormatError(ValueError):
 
 
 def _text(value: object) -> str:
-    return value if isinstance(value, str) else ""
+    """A value the device sent, echoed in its result: only what can be served back (a lone
+    surrogate or NUL in a bad id must not make the answer itself unservable)."""
+    if not isinstance(value, str):
+        return ""
+    return value[:200] if text_problem(value) is None else safe_path(value[:200])
+
+
+_ID_RULE = "must be an id of 1-64 letters, digits, '_', '.', ':' or '-'"
+_HLC_RULE = "must be an HLC stamp <millis>-<counter>-<node> (ASCII digits, an id)"
 
 
 def parse_change(index: int, raw: object) -> Change | ChangeResult:
@@ -182,11 +192,19 @@ def parse_change(index: int, raw: object) -> Change | ChangeResult:
     path = f"{B_CHANGES}.{index}"
     if not isinstance(raw, dict):
         return rejected("", "", "", ErrorCode.INVALID_REQUEST, {path: ["must be an object"]})
-    errors: FieldErrors = {}
     collection = raw.get(F_COLLECTION)
     record_id = raw.get(F_ID)
     change_id = raw.get(F_CHANGE_ID)
-    if collection not in DEVICE_COLLECTIONS:
+    # Everything a change carries must be storable and servable, or it is refused here,
+    # before anything is written: an accepted record is sent back on every pull (issue 13).
+    errors: FieldErrors = unsafe_values(raw)
+    if errors:
+        if change_id is None and valid_id(raw.get(F_HLC)):
+            change_id = raw[F_HLC]
+        return rejected(
+            _text(change_id), _text(collection), _text(record_id), ErrorCode.VALIDATION, errors
+        )
+    if not isinstance(collection, str) or collection not in DEVICE_COLLECTIONS:
         errors[F_COLLECTION] = [f"must be one of {', '.join(sorted(DEVICE_COLLECTIONS))}"]
     if not valid_id(record_id):
         errors[F_ID] = ["must be an id of 1-64 letters, digits, '_', '.', ':' or '-'"]
@@ -207,16 +225,16 @@ def parse_change(index: int, raw: object) -> Change | ChangeResult:
     base = raw.get(F_BASE_VERSION, 0)
     if base is None:
         base = 0
-    if isinstance(base, bool) or not isinstance(base, int) or base < 0:
-        errors[F_BASE_VERSION] = ["must be an integer >= 0"]
+    if isinstance(base, bool) or not isinstance(base, int) or not 0 <= base <= INT64_MAX:
+        errors[F_BASE_VERSION] = ["must be an integer from 0 to 2^63-1"]
     data = raw.get(F_DATA)
     if op is Op.UPSERT and not isinstance(data, dict):
         errors[F_DATA] = ["must be an object for an upsert"]
     if data is not None and not isinstance(data, dict):
         errors.setdefault(F_DATA, ["must be an object"])
     hlc = raw.get(F_HLC)
-    if hlc is not None and not isinstance(hlc, str):
-        errors[F_HLC] = ["must be a string"]
+    if hlc is not None and not HLCTimestamp.valid(hlc):
+        errors[F_HLC] = [_HLC_RULE]
     resolves = raw.get(F_RESOLVES)
     if resolves is not None and not valid_id(resolves):
         errors[F_RESOLVES] = ["must be a conflict id"]
@@ -255,9 +273,14 @@ def parse_push(body: object, *, max_changes: int) -> PushBatch:
         errors[B_BATCH_ID] = ["must be an id of 1-64 letters, digits, '_', '.', ':' or '-'"]
     if not isinstance(changes, list):
         errors[B_CHANGES] = ["must be a list of change records"]
-    for key in (B_SENT_AT, B_CLOCK):
-        if body.get(key) is not None and not isinstance(body.get(key), str):
-            errors[key] = ["must be a string"]
+    sent_at = body.get(B_SENT_AT)
+    if sent_at is not None and (not isinstance(sent_at, str) or text_problem(sent_at)):
+        errors[B_SENT_AT] = ["must be a date and time, ISO 8601 with its offset"]
+    # The device clock is read after the batch commits (merged into the server's): checked
+    # here, before anything is written, so a bad one can never fail a stored batch (issue 13).
+    clock = body.get(B_CLOCK)
+    if clock is not None and not HLCTimestamp.valid(clock):
+        errors[B_CLOCK] = [_HLC_RULE]
     compact = body.get(B_COMPACT, False)
     if not isinstance(compact, bool):
         errors[B_COMPACT] = ["must be true or false"]

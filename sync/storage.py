@@ -17,6 +17,10 @@ from dataclasses import dataclass, field
 
 from sync.protocol import Op
 from sync.records import JSON, Change, ChangeResult, Record
+from sync.values import ascii_digits
+
+# A cursor is a sequence number: ASCII digits only (issue 13), at most 18 of them (BIGINT).
+MAX_CURSOR_DIGITS = 18
 
 
 class InvalidCursor(ValueError):
@@ -57,7 +61,7 @@ def decode_cursor(cursor: str | None) -> int:
     if cursor in (None, ""):
         return 0
     assert cursor is not None
-    if not cursor.isdigit() or len(cursor) > 18:
+    if not ascii_digits(cursor, max_digits=MAX_CURSOR_DIGITS):
         raise InvalidCursor(f"not a cursor this server issued: {cursor[:40]!r}")
     return int(cursor)
 
