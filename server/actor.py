@@ -1,6 +1,7 @@
 """Roles, the `Actor` and its scope. Every read and write goes through an `Actor`, whose
 scope says which records it may see and touch: a doctor their own records (and the county's
-places), a township reviewer their township, a county admin their county.
+places), a township reviewer their township — the records of its places and of its doctors
+—, a county admin their county.
 
 Domain code: no Flask here (tests/test_architecture.py checks it). The HTTP side, which
 turns a signed-in request into an `Actor`, is `server/api/auth.py`."""
@@ -10,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, or_
+from sqlalchemy import ColumnElement, and_, or_, select
 from sqlalchemy.orm import Session
 
 from server.models import Doctor, OrgUnit, SyncRecord, User
@@ -31,6 +32,10 @@ class Actor:
     doctor_id: str | None
     township_code: str | None
     county_code: str | None
+    # A township reviewer's doctors: their records are in scope wherever they were made.
+    # A visit at a village of another township is seen by both townships' reviewers: the
+    # doctor's (attendance) and the place's (coverage) (issue 13).
+    township_doctors: frozenset[str] = frozenset()
 
     @property
     def is_doctor(self) -> bool:
@@ -44,7 +49,11 @@ class Actor:
             column = model.doctor_id if doctor_column is None else doctor_column
             return column == self.doctor_id  # type: ignore[no-any-return]
         if self.role == TOWNSHIP_REVIEWER:
-            return model.township_code == self.township_code  # type: ignore[no-any-return]
+            township = model.township_code == self.township_code
+            if not self.township_doctors:
+                return township  # type: ignore[no-any-return]
+            column = model.doctor_id if doctor_column is None else doctor_column
+            return or_(township, column.in_(sorted(self.township_doctors)))
         return model.county_code == self.county_code  # type: ignore[no-any-return]
 
     def pull_filter(self) -> ColumnElement[bool]:
@@ -59,7 +68,9 @@ class Actor:
         if self.role == DOCTOR:
             return doctor_id is not None and doctor_id == self.doctor_id
         if self.role == TOWNSHIP_REVIEWER:
-            return township is not None and township == self.township_code
+            return (township is not None and township == self.township_code) or (
+                doctor_id is not None and doctor_id in self.township_doctors
+            )
         return county is not None and county == self.county_code
 
     def may_touch(self, row: SyncRecord) -> bool:
@@ -70,6 +81,7 @@ def actor_for(session: Session, user: User) -> Actor:
     """The `Actor` of a user: a doctor's township and county come from the doctor, a
     reviewer's or an admin's from their unit."""
     township = county = None
+    doctors: frozenset[str] = frozenset()
     if user.role == DOCTOR and user.doctor_id:
         doctor = session.get(Doctor, user.doctor_id)
         if doctor is not None:
@@ -79,4 +91,8 @@ def actor_for(session: Session, user: User) -> Actor:
         if unit is not None:
             county = unit.county_code
             township = unit.code if unit.level == "township" else None
-    return Actor(user.username, user.role, user.doctor_id, township, county)
+    if user.role == TOWNSHIP_REVIEWER and township is not None:
+        doctors = frozenset(
+            session.scalars(select(Doctor.id).where(Doctor.township_code == township))
+        )
+    return Actor(user.username, user.role, user.doctor_id, township, county, doctors)

@@ -61,7 +61,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         # entries of X-Forwarded-For (and -Proto) so the login throttle counts per client
         # (docs/reliability.md). Never on without a proxy: a client could then pick its own.
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)
-    app.json.ensure_ascii = False  # type: ignore[attr-defined]
+    from server.api.parsing import JSONProvider
+
+    app.json = JSONProvider(app)  # total reading, servable writing (issue 13)
 
     db.init_app(app)
     jwt.init_app(app)

@@ -28,7 +28,18 @@ MESSAGES_ZH: dict[ErrorCode, str] = {
     ErrorCode.STALE_VERSION: "记录已被他人修改",
     ErrorCode.INTERNAL: "服务器内部错误",
     ErrorCode.DATABASE_UNAVAILABLE: "数据库暂时不可用，请稍后重试",
+    ErrorCode.UNKNOWN_COLLECTION: "未知的数据类别",
+    ErrorCode.FORBIDDEN_RECORD: "无权修改这条记录",
+    ErrorCode.UNKNOWN_REFERENCE: "引用的医生、地点或任务不存在",
+    ErrorCode.DUPLICATE_IN_BATCH: "同一批次中记录重复",
+    ErrorCode.TOKEN_EXPIRED: "登录已过期，请刷新后重试",
+    ErrorCode.TOKEN_REVOKED: "登录已失效，请重新登录",
+    ErrorCode.CONFLICT_NOT_OPEN: "该冲突已处理",
+    ErrorCode.WRONG_STATE: "当前状态下不能执行此操作",
 }
+# Every error carries a Chinese message (issue 13: the 401s of an expired or revoked token
+# had none); a code outside ErrorCode gets this one.
+MESSAGE_ZH_FALLBACK = "请求未能完成"
 
 FieldErrors = dict[str, list[str]]
 
@@ -51,8 +62,8 @@ class DomainError(Exception):
         self.details = details
 
     @property
-    def message_zh(self) -> str | None:
-        return MESSAGES_ZH.get(self.code)
+    def message_zh(self) -> str:
+        return MESSAGES_ZH.get(self.code, MESSAGE_ZH_FALLBACK)
 
 
 class InvalidInput(DomainError):
@@ -87,11 +98,9 @@ def envelope(
     errors: FieldErrors | None = None,
     details: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The one error envelope: {"error": {code, message, message_zh?, errors?, details?}}."""
+    """The one error envelope: {"error": {code, message, message_zh, errors?, details?}}."""
     body: dict[str, Any] = {"code": str(code), "message": message}
-    zh = MESSAGES_ZH.get(code) if isinstance(code, ErrorCode) else None
-    if zh:
-        body["message_zh"] = zh
+    body["message_zh"] = MESSAGES_ZH.get(code, MESSAGE_ZH_FALLBACK)  # type: ignore[call-overload]
     if errors:
         body["errors"] = errors
     if details:

@@ -24,9 +24,15 @@ from werkzeug.security import check_password_hash
 from server.accounts import revoke_token, token_revoked, user_named
 from server.actor import Actor, actor_for
 from server.api.errors import ApiError, error_response
+from server.api.parsing import json_body
 from server.extensions import db, jwt, limiter
 from server.models import User
 from sync.protocol import ErrorCode
+from sync.values import text_problem
+
+# Set on the views `login_required` wraps: the roles they admit (() = any signed-in user).
+# The OpenAPI document reads it for their security scheme, 401 and 403 (server/api/openapi.py).
+LOGIN_ROLES = "__zhuxun_login_roles__"
 
 bp = Blueprint("auth", __name__, url_prefix="/api/v1/auth")
 
@@ -59,6 +65,7 @@ def login_required(*roles: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
             g.actor = actor_for(db.session, user)
             return view(*args, **kwargs)
 
+        setattr(wrapper, LOGIN_ROLES, roles)  # the OpenAPI document reads it
         return wrapper
 
     return decorate
@@ -121,14 +128,40 @@ def register_rate_limit_answer(app: Flask) -> None:
 @bp.post("/login")
 @limiter.shared_limit(login_rate_limit, LOGIN_LIMIT_SCOPE, key_func=login_rate_key)
 def login() -> ResponseReturnValue:
+    """Sign in with a username and password.
+    ---
+    post:
+      summary: Sign in; returns access and refresh tokens
+      requestBody:
+        required: true
+        content:
+          application/json:
+            schema: LoginBody
+      responses:
+        "200":
+          description: signed in
+          content:
+            application/json:
+              schema: TokenAnswer
+        "401":
+          description: wrong username or password
+          content:
+            application/json:
+              schema: ErrorEnvelope
+        "429":
+          description: too many attempts (10 a minute per address and username)
+          content:
+            application/json:
+              schema: ErrorEnvelope
+    """
     body = request.get_json(silent=True)
     if not isinstance(body, dict):
         raise ApiError(400, ErrorCode.INVALID_JSON, "send a JSON object with username and password")
     username, password = body.get("username"), body.get("password")
     errors = {
-        key: ["is required and must be a string"]
+        key: ["is required and must be text (valid Unicode, no NUL)"]
         for key, value in (("username", username), ("password", password))
-        if not isinstance(value, str) or not value
+        if not isinstance(value, str) or not value or text_problem(value)
     }
     if errors:
         raise ApiError(
@@ -143,6 +176,24 @@ def login() -> ResponseReturnValue:
 @bp.post("/refresh")
 @jwt_required(refresh=True)
 def refresh() -> ResponseReturnValue:
+    """A new access token for a refresh token.
+    ---
+    post:
+      summary: A new access token for a refresh token
+      security:
+        - bearer: []
+      responses:
+        "200":
+          description: a new access token
+          content:
+            application/json:
+              schema: TokenAnswer
+        "401":
+          description: no valid refresh token
+          content:
+            application/json:
+              schema: ErrorEnvelope
+    """
     user = user_named(db.session, get_jwt_identity())
     if user is None or not user.active:
         raise ApiError(401, ErrorCode.UNAUTHORIZED, "this account is not active")
@@ -153,9 +204,27 @@ def refresh() -> ResponseReturnValue:
 @bp.post("/logout")
 @login_required()
 def logout() -> ResponseReturnValue:
+    """Revoke the access token (and a refresh token sent in the body).
+    ---
+    post:
+      summary: Revoke the access token (and a refresh token sent in the body)
+      requestBody:
+        required: false
+        content:
+          application/json:
+            schema: LogoutBody
+      responses:
+        "200":
+          description: revoked
+          content:
+            application/json:
+              schema: Revoked
+    """
+    # The body is read first: one that is not JSON (or nests too deep) is a 400 and
+    # revokes nothing.
+    body = json_body() if request.get_data(cache=True) else None
     claims = get_jwt()
     revoke_token(db.session, claims["jti"], claims.get("exp"))
-    body = request.get_json(silent=True)
     if isinstance(body, dict) and isinstance(body.get("refresh_token"), str):
         try:
             refresh_claims = decode_token(body["refresh_token"])
@@ -173,6 +242,17 @@ me_bp = Blueprint("me", __name__, url_prefix="/api/v1")
 @me_bp.get("/me")
 @login_required()
 def me() -> ResponseReturnValue:
+    """The signed-in user and their scope.
+    ---
+    get:
+      summary: The signed-in user and their scope
+      responses:
+        "200":
+          description: the user
+          content:
+            application/json:
+              schema: Me
+    """
     actor = current_actor()
     return jsonify(
         {

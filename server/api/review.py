@@ -40,12 +40,61 @@ def _body(*, optional: bool = False) -> dict[str, Any]:
 @bp.get("/weeks/<doctor>/<week>")
 @reviewers
 def week(doctor: str, week: str) -> ResponseReturnValue:
+    """A doctor's week for review.
+    ---
+    get:
+      summary: A doctor's week for review (days, visits, flags, leave, decisions)
+      parameters:
+        - {name: week, in: path, required: true, description: "an ISO week, YYYY-Www, 2000-W01..2099-W52", schema: {type: string}}
+      responses:
+        "200":
+          description: the week
+          content:
+            application/json:
+              schema: ReviewAnswer
+        "404":
+          description: the doctor is not in the caller's scope
+          content:
+            application/json:
+              schema: ErrorEnvelope
+    """
     return jsonify(review.week_calendar(db.session, current_actor(), doctor, week))
 
 
 @bp.post("/weeks/<doctor>/<week>/approve")
 @reviewers
 def approve_week(doctor: str, week: str) -> ResponseReturnValue:
+    """Approve a doctor's week.
+    ---
+    post:
+      summary: Approve a doctor's week
+      requestBody:
+        required: false
+        content:
+          application/json:
+            schema: ReasonBody
+      responses:
+        "200":
+          description: decided
+          content:
+            application/json:
+              schema: ReviewAnswer
+        "404":
+          description: not in the caller's scope
+          content:
+            application/json:
+              schema: ErrorEnvelope
+        "409":
+          description: the subject is not in the state this decision needs
+          content:
+            application/json:
+              schema: ErrorEnvelope
+        "415":
+          description: not application/json
+          content:
+            application/json:
+              schema: ErrorEnvelope
+    """
     body = _body(optional=True)
     reason = review.text_field(body, "reason", required=False)
     return jsonify(review.approve_week(db.session, current_actor(), doctor, week, reason=reason))
@@ -54,6 +103,37 @@ def approve_week(doctor: str, week: str) -> ResponseReturnValue:
 @bp.post("/visits/<visit_id>/send-back")
 @reviewers
 def send_back(visit_id: str) -> ResponseReturnValue:
+    """Send a visit back to its doctor.
+    ---
+    post:
+      summary: Send a visit back to its doctor with a comment
+      requestBody:
+        required: true
+        content:
+          application/json:
+            schema: CommentBody
+      responses:
+        "200":
+          description: decided
+          content:
+            application/json:
+              schema: ReviewAnswer
+        "404":
+          description: not in the caller's scope
+          content:
+            application/json:
+              schema: ErrorEnvelope
+        "409":
+          description: the subject is not in the state this decision needs
+          content:
+            application/json:
+              schema: ErrorEnvelope
+        "415":
+          description: not application/json
+          content:
+            application/json:
+              schema: ErrorEnvelope
+    """
     body = _body()
     comment = review.text_field(body, "comment")
     assert comment is not None
@@ -63,10 +143,107 @@ def send_back(visit_id: str) -> ResponseReturnValue:
 @bp.post("/flags/<path:key>/excuse")
 @reviewers
 def excuse_flag(key: str) -> ResponseReturnValue:
+    """Excuse a flag.
+    ---
+    post:
+      summary: Excuse a flag with a reason
+      requestBody:
+        required: true
+        content:
+          application/json:
+            schema: ReasonBody
+      responses:
+        "200":
+          description: decided
+          content:
+            application/json:
+              schema: ReviewAnswer
+        "404":
+          description: not in the caller's scope
+          content:
+            application/json:
+              schema: ErrorEnvelope
+        "409":
+          description: the subject is not in the state this decision needs
+          content:
+            application/json:
+              schema: ErrorEnvelope
+        "415":
+          description: not application/json
+          content:
+            application/json:
+              schema: ErrorEnvelope
+    """
     body = _body()
     reason = review.text_field(body, "reason")
     assert reason is not None
     return jsonify(review.excuse_flag(db.session, current_actor(), key, reason=reason))
+
+
+_LEAVE_DOCS = {
+    "approve": """Approve a leave request.
+    ---
+    post:
+      summary: Approve a leave request
+      requestBody:
+        required: false
+        content:
+          application/json:
+            schema: ReasonBody
+      responses:
+        "200":
+          description: decided
+          content:
+            application/json:
+              schema: RecordWire
+        "404":
+          description: not in the caller's scope
+          content:
+            application/json:
+              schema: ErrorEnvelope
+        "409":
+          description: the subject is not in the state this decision needs
+          content:
+            application/json:
+              schema: ErrorEnvelope
+        "415":
+          description: not application/json
+          content:
+            application/json:
+              schema: ErrorEnvelope
+    """,
+    "refuse": """Refuse a leave request.
+    ---
+    post:
+      summary: Refuse a leave request (a reason is required)
+      requestBody:
+        required: false
+        content:
+          application/json:
+            schema: ReasonBody
+      responses:
+        "200":
+          description: decided
+          content:
+            application/json:
+              schema: RecordWire
+        "404":
+          description: not in the caller's scope
+          content:
+            application/json:
+              schema: ErrorEnvelope
+        "409":
+          description: the subject is not in the state this decision needs
+          content:
+            application/json:
+              schema: ErrorEnvelope
+        "415":
+          description: not application/json
+          content:
+            application/json:
+              schema: ErrorEnvelope
+    """,
+}
 
 
 def _decide_leave(decision: str) -> Callable[[str], ResponseReturnValue]:
@@ -79,6 +256,7 @@ def _decide_leave(decision: str) -> Callable[[str], ResponseReturnValue]:
         return jsonify(answer)
 
     view.__name__ = f"{decision}_leave"
+    view.__doc__ = _LEAVE_DOCS[decision]
     return view
 
 
@@ -90,7 +268,22 @@ bp.post("/leave/<leave_id>/refuse")(reviewers(_decide_leave("refuse")))
 @reviewers
 def audit_log() -> ResponseReturnValue:
     """The decisions on subjects in the caller's scope. Read-only: the log has no write
-    endpoint, so PUT, POST and DELETE answer 405."""
+        endpoint, so PUT, POST and DELETE answer 405.
+    ---
+    get:
+      summary: The review decisions on subjects in the caller's scope (append-only)
+      parameters:
+        - {name: subject_type, in: query, schema: {type: string}}
+        - {name: subject_id, in: query, schema: {type: string}}
+        - {name: limit, in: query, schema: {type: integer, minimum: 1, maximum: 5000}}
+        - {name: offset, in: query, schema: {type: integer, minimum: 0, maximum: 1000000000}}
+      responses:
+        "200":
+          description: the decisions, newest first
+          content:
+            application/json:
+              schema: AuditList
+    """
     limit = int_arg("limit", 200, 1, 5000)
     offset = int_arg("offset", 0, 0, 10**9)
     items = review.audit_log(
@@ -109,6 +302,44 @@ def audit_log() -> ResponseReturnValue:
 def audit_is_append_only(_entry: str | None = None) -> ResponseReturnValue:
     # Declared so the answer is 405 rather than whatever a broader route (api.bp's
     # PUT /<collection>/<record_id>) would say: decisions are only ever appended.
+    """Audit is append only.
+    ---
+    post:
+      summary: The audit log is append-only
+      responses:
+        "405":
+          description: never edited or deleted
+          content:
+            application/json:
+              schema: ErrorEnvelope
+
+    put:
+      summary: The audit log is append-only
+      responses:
+        "405":
+          description: never edited or deleted
+          content:
+            application/json:
+              schema: ErrorEnvelope
+
+    patch:
+      summary: The audit log is append-only
+      responses:
+        "405":
+          description: never edited or deleted
+          content:
+            application/json:
+              schema: ErrorEnvelope
+
+    delete:
+      summary: The audit log is append-only
+      responses:
+        "405":
+          description: never edited or deleted
+          content:
+            application/json:
+              schema: ErrorEnvelope
+    """
     raise ApiError(
         405,
         ErrorCode.INVALID_REQUEST,

@@ -92,12 +92,54 @@ def download(body: bytes, mimetype: str, summary: dict[str, Any], extension: str
 @bp.get("/summaries")
 @readers
 def summary_json() -> ResponseReturnValue:
+    """The county summary of a month.
+    ---
+    get:
+      summary: The county summary of a month, raw and reviewer-approved figures
+      parameters:
+        - {name: month, in: query, required: true, description: "YYYY-MM, 2000-01..2099-12", schema: {type: string, pattern: "^[0-9]{4}-[0-9]{2}$"}}
+        - {name: township, in: query, description: "only this township (in the caller's scope)", schema: {type: string}}
+      responses:
+        "200":
+          description: the summary (docs/summaries.md)
+          content:
+            application/json:
+              schema: CountySummary
+
+        "404":
+          description: no such township or county
+          content:
+            application/json:
+              schema: ErrorEnvelope
+    """
     return jsonify(_summary())
 
 
 @bp.get("/summaries.csv")
 @readers
 def summary_csv() -> ResponseReturnValue:
+    """The county summary as CSV.
+    ---
+    get:
+      summary: The county summary as one CSV (UTF-8 with BOM, a section column)
+      parameters:
+        - {name: month, in: query, required: true, description: "YYYY-MM, 2000-01..2099-12", schema: {type: string, pattern: "^[0-9]{4}-[0-9]{2}$"}}
+        - {name: township, in: query, description: "only this township (in the caller's scope)", schema: {type: string}}
+      responses:
+        "200":
+          description: an attachment named after the county and month
+          content:
+            text/csv:
+              schema:
+                type: string
+                format: binary
+
+        "404":
+          description: no such township or county
+          content:
+            application/json:
+              schema: ErrorEnvelope
+    """
     summary = _summary()
     return download(exports.to_csv(summary), CSV_TYPE, summary, "csv")
 
@@ -105,6 +147,28 @@ def summary_csv() -> ResponseReturnValue:
 @bp.get("/summaries.xlsx")
 @readers
 def summary_xlsx() -> ResponseReturnValue:
+    """The county summary as XLSX.
+    ---
+    get:
+      summary: The county summary as an XLSX workbook, one sheet per table
+      parameters:
+        - {name: month, in: query, required: true, description: "YYYY-MM, 2000-01..2099-12", schema: {type: string, pattern: "^[0-9]{4}-[0-9]{2}$"}}
+        - {name: township, in: query, description: "only this township (in the caller's scope)", schema: {type: string}}
+      responses:
+        "200":
+          description: an attachment named after the county and month
+          content:
+            application/vnd.openxmlformats-officedocument.spreadsheetml.sheet:
+              schema:
+                type: string
+                format: binary
+
+        "404":
+          description: no such township or county
+          content:
+            application/json:
+              schema: ErrorEnvelope
+    """
     summary = _summary()
     return download(exports.to_xlsx(summary), XLSX_TYPE, summary, "xlsx")
 
@@ -112,6 +176,33 @@ def summary_xlsx() -> ResponseReturnValue:
 @bp.get("/summaries/charts/<name>.svg")
 @readers
 def chart(name: str) -> ResponseReturnValue:
+    """A chart as SVG.
+    ---
+    get:
+      summary: A chart drawn on the server as SVG
+      parameters:
+        - {name: name, in: path, required: true, schema: {type: string, enum: [compliance-trend, duty-heatmap, coverage-map]}}
+        - {name: month, in: query, description: "coverage-map: the month, YYYY-MM", schema: {type: string, pattern: "^[0-9]{4}-[0-9]{2}$"}}
+        - {name: township, in: query, description: "only this township (in the caller's scope)", schema: {type: string}}
+        - {name: months, in: query, description: "compliance-trend: how many months up to today", schema: {type: integer, minimum: 1, maximum: 36}}
+        - {name: doctor, in: query, description: "duty-heatmap: the doctor", schema: {type: string}}
+        - {name: weeks, in: query, description: "duty-heatmap: how many weeks up to today", schema: {type: integer, minimum: 1, maximum: 104}}
+        - {name: view, in: query, schema: {type: string, enum: [raw, approved]}}
+        - {name: lang, in: query, schema: {type: string, enum: [zh, en]}}
+      responses:
+        "200":
+          description: the chart
+          content:
+            image/svg+xml:
+              schema:
+                type: string
+
+        "404":
+          description: no such township or county
+          content:
+            application/json:
+              schema: ErrorEnvelope
+    """
     if name not in CHARTS:
         raise ApiError(
             404, ErrorCode.NOT_FOUND, f"no chart {name!r}; the charts are {', '.join(CHARTS)}"

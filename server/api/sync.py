@@ -58,6 +58,17 @@ def _server_clock() -> HybridLogicalClock:
 
 @bp.get("/health")
 def health() -> ResponseReturnValue:
+    """Liveness and a database ping.
+    ---
+    get:
+      summary: Liveness and database check
+      responses:
+        "200":
+          description: ok
+          content:
+            application/json:
+              schema: Health
+    """
     ping(db.session)
     return jsonify({"status": "ok"})
 
@@ -65,7 +76,39 @@ def health() -> ResponseReturnValue:
 @bp.post("/sync/push")
 @login_required()
 def push() -> ResponseReturnValue:
-    body = json_body()
+    """Push a batch of changes from one device.
+    ---
+    post:
+      summary: Push a batch of changes from one device (gzip accepted)
+      description: >-
+        Answered record by record: one result per change, in order. Unknown fields of the
+        batch, of a change and of a record are ignored (not stored). Every value must be
+        storable and servable (no NUL, no lone surrogate, integers within 64 bits, finite
+        numbers) and every date within 2000-01-01..2099-12-31, or that change is rejected
+        with the field named.
+      requestBody:
+        required: true
+        content:
+          application/json:
+            schema: PushBody
+      responses:
+        "200":
+          description: one result per change
+          content:
+            application/json:
+              schema: PushAnswer
+        "413":
+          description: the body or the batch is over its limit
+          content:
+            application/json:
+              schema: ErrorEnvelope
+        "415":
+          description: not application/json
+          content:
+            application/json:
+              schema: ErrorEnvelope
+    """
+    body = json_body(checked=False)  # each change is checked alone: record by record
     try:
         batch = parse_push(body, max_changes=current_app.config["ZHUXUN_MAX_BATCH_CHANGES"])
     except BatchTooLarge as exc:
@@ -98,6 +141,35 @@ def _push(batch: PushBatch) -> dict[str, Any]:
 @bp.get("/sync/pull")
 @login_required()
 def pull() -> ResponseReturnValue:
+    """A page of the changes in the caller's scope after the cursor.
+    ---
+    get:
+      summary: Every change in the caller's scope after the cursor
+      parameters:
+        - name: cursor
+          in: query
+          description: the cursor of the last page; empty for the first pull (ASCII digits)
+          schema:
+            type: string
+            pattern: "^[0-9]*$"
+        - name: limit
+          in: query
+          schema:
+            type: integer
+            minimum: 1
+            maximum: 5000
+        - name: X-Device-Id
+          in: header
+          description: leave out the records this device pushed itself
+          schema:
+            type: string
+      responses:
+        "200":
+          description: a page of changes
+          content:
+            application/json:
+              schema: PullAnswer
+    """
     limit = int_arg("limit", DEFAULT_PULL_LIMIT, 1, MAX_PULL_LIMIT)
     device_id = request.headers.get(H_DEVICE_ID)
     if device_id is not None and not valid_id(device_id):
@@ -158,7 +230,26 @@ def _scoped_record(collection: str, record_id: str) -> SyncRecord:
 @bp.get("/flags")
 @login_required()
 def list_flags() -> ResponseReturnValue:
-    """Flags in the caller's scope; filter by rule, doctor, place, period, status, state."""
+    """Flags in the caller's scope; filter by rule, doctor, place, period, status, state.
+    ---
+    get:
+      summary: Flags in the caller's scope
+      parameters:
+        - {name: rule, in: query, schema: {type: string}}
+        - {name: doctor, in: query, schema: {type: string}}
+        - {name: place, in: query, schema: {type: string}}
+        - {name: period, in: query, schema: {type: string}}
+        - {name: status, in: query, schema: {type: string}}
+        - {name: state, in: query, schema: {type: string}}
+        - {name: limit, in: query, schema: {type: integer, minimum: 1, maximum: 5000}}
+        - {name: offset, in: query, schema: {type: integer, minimum: 0, maximum: 1000000000}}
+      responses:
+        "200":
+          description: the flags
+          content:
+            application/json:
+              schema: FlagList
+    """
     limit = int_arg("limit", 200, 1, 5000)
     offset = int_arg("offset", 0, 0, 10**9)
     wanted = {name: request.args[name] for name in flags.FLAG_FILTERS if request.args.get(name)}
@@ -169,6 +260,28 @@ def list_flags() -> ResponseReturnValue:
 @bp.get("/<collection>")
 @login_required()
 def list_records(collection: str) -> ResponseReturnValue:
+    """List records.
+    ---
+    get:
+      summary: Records of a collection in the caller's scope
+      parameters:
+        - {name: collection, in: path, required: true, schema: {type: string, enum: [leave, trainings, visits]}}
+        - {name: doctor, in: query, schema: {type: string}}
+        - {name: include_deleted, in: query, schema: {type: string, enum: ["true", "false"]}}
+        - {name: limit, in: query, schema: {type: integer, minimum: 1, maximum: 1000}}
+        - {name: offset, in: query, schema: {type: integer, minimum: 0, maximum: 1000000000}}
+      responses:
+        "200":
+          description: the records
+          content:
+            application/json:
+              schema: RecordList
+        "404":
+          description: no such collection
+          content:
+            application/json:
+              schema: ErrorEnvelope
+    """
     if collection not in DEVICE_COLLECTIONS:
         raise ApiError(404, ErrorCode.NOT_FOUND, f"no collection {collection!r}")
     limit = int_arg("limit", 100, 1, 1000)
@@ -188,6 +301,24 @@ def list_records(collection: str) -> ResponseReturnValue:
 @bp.get("/<collection>/<record_id>")
 @login_required()
 def get_record(collection: str, record_id: str) -> ResponseReturnValue:
+    """One record in the caller's scope (404 for missing and not yours alike).
+    ---
+    get:
+      summary: One record in the caller's scope
+      parameters:
+        - {name: collection, in: path, required: true, schema: {type: string, enum: [leave, trainings, visits]}}
+      responses:
+        "200":
+          description: the record
+          content:
+            application/json:
+              schema: RecordWire
+        "404":
+          description: missing or not in the caller's scope (the same answer)
+          content:
+            application/json:
+              schema: ErrorEnvelope
+    """
     if collection not in DEVICE_COLLECTIONS:
         raise ApiError(404, ErrorCode.NOT_FOUND, f"no collection {collection!r}")
     return jsonify(row_to_wire(_scoped_record(collection, record_id)))
@@ -197,11 +328,43 @@ def get_record(collection: str, record_id: str) -> ResponseReturnValue:
 @login_required(TOWNSHIP_REVIEWER, COUNTY_ADMIN)
 def correct_record(collection: str, record_id: str) -> ResponseReturnValue:
     """A reviewer's correction: a new server version, synced to the doctor on pull.
-    `base_version` says which version the reviewer corrected (409 if it moved on)."""
+        `base_version` says which version the reviewer corrected (409 if it moved on).
+    ---
+    put:
+      summary: A reviewer's correction of a record (a new server version)
+      parameters:
+        - {name: collection, in: path, required: true, schema: {type: string, enum: [leave, trainings, visits]}}
+      requestBody:
+        required: true
+        content:
+          application/json:
+            schema: CorrectionBody
+      responses:
+        "200":
+          description: the corrected record
+          content:
+            application/json:
+              schema: RecordWire
+        "404":
+          description: missing or not in the caller's scope
+          content:
+            application/json:
+              schema: ErrorEnvelope
+        "409":
+          description: the record moved on from base_version
+          content:
+            application/json:
+              schema: ErrorEnvelope
+        "415":
+          description: not application/json
+          content:
+            application/json:
+              schema: ErrorEnvelope
+    """
     if collection not in DEVICE_COLLECTIONS:
         raise ApiError(404, ErrorCode.NOT_FOUND, f"no collection {collection!r}")
+    body = json_body()  # first: a body that cannot be read is a 400 wherever it is sent
     _scoped_record(collection, record_id)
-    body = json_body()
     if not isinstance(body, dict) or not isinstance(body.get("data"), dict):
         raise ApiError(400, ErrorCode.INVALID_REQUEST, 'send {"base_version": n, "data": {...}}')
     base = body.get("base_version")
@@ -237,5 +400,18 @@ def correct_record(collection: str, record_id: str) -> ResponseReturnValue:
 @bp.get("/conflicts")
 @login_required()
 def list_conflicts() -> ResponseReturnValue:
+    """Conflicts in the caller's scope.
+    ---
+    get:
+      summary: Conflicts in the caller's scope
+      parameters:
+        - {name: status, in: query, schema: {type: string, enum: [open, resolved, all]}}
+      responses:
+        "200":
+          description: the conflicts
+          content:
+            application/json:
+              schema: ConflictList
+    """
     rows = service.list_conflicts(db.session, current_actor(), request.args.get("status", "open"))
     return jsonify({"items": [row_to_wire(r) for r in rows]})

@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -29,6 +30,8 @@ from sync.clock import ClockDriftError, ClockFormatError, HLCTimestamp, HybridLo
 from sync.protocol import CONFLICTS, DEFAULT_MAX_PULL_BYTES, LEAVE, VISITS, ErrorCode, Op, Status
 from sync.records import Change, ChangeResult, PushBatch, rejected
 from sync.storage import encode_cursor
+
+log = logging.getLogger(__name__)
 
 # A device clock further ahead than this is not merged into the server's clock.
 MAX_CLOCK_DRIFT_MS = 5 * 60 * 1000
@@ -256,12 +259,33 @@ class PullPage:
     changes: list[str]
     cursor: str
     has_more: bool
+    # Records stored before the value check (issue 13) that cannot be sent: reported, so
+    # one of them never stalls the pull of everything behind it.
+    unservable: list[dict[str, Any]] = field(default_factory=list)
 
     def to_json(self) -> str:
-        return (
+        text = (
             '{"changes":[' + ",".join(self.changes) + '],"cursor":' + json.dumps(self.cursor)
-            + ',"has_more":' + ("true" if self.has_more else "false") + "}"
+            + ',"has_more":' + ("true" if self.has_more else "false")
         )  # fmt: skip
+        if self.unservable:
+            text += ',"unservable":' + json.dumps(self.unservable, ensure_ascii=False)
+        return text + "}"
+
+
+def _servable_json(wire: dict[str, Any]) -> tuple[str | None, str | None]:
+    """A change as the JSON text a page carries, or why it cannot be sent: text UTF-8
+    cannot encode (a lone surrogate), a NUL, a number that is not JSON."""
+    try:
+        text = json.dumps(wire, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        return None, f"not JSON: {exc}"
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            return None, f"text UTF-8 cannot encode (a lone surrogate at {exc.start})"
+    return text, None
 
 
 def pull(
@@ -280,18 +304,27 @@ def pull(
     store = SqlSyncStore(session)
     rows, next_cursor, has_more = store.rows_since(cursor, limit, actor.pull_filter())
     changes: list[str] = []
+    unservable: list[dict[str, Any]] = []
     size = 0
     for index, row in enumerate(rows):
         if device_id and row.device_id == device_id and row.updated_by == actor.username:
             continue
-        text = json.dumps(row_to_wire(row), ensure_ascii=False, separators=(",", ":"))
+        text, problem = _servable_json(row_to_wire(row))
+        if text is None:
+            log.error(
+                "pull: %s %r (seq %s) cannot be sent: %s", row.collection, row.id, row.seq, problem
+            )
+            unservable.append(
+                {"collection": row.collection, "id": row.id, "seq": row.seq, "reason": problem}
+            )
+            continue
         if changes and size + len(text) > max_bytes:
             # Full: the page ends before this row; every row up to the previous one has
-            # been sent or left out as the device's own.
-            return PullPage(changes, encode_cursor(rows[index - 1].seq), True)
+            # been sent, left out as the device's own or reported unservable.
+            return PullPage(changes, encode_cursor(rows[index - 1].seq), True, unservable)
         changes.append(text)
         size += len(text)
-    return PullPage(changes, next_cursor, has_more)
+    return PullPage(changes, next_cursor, has_more, unservable)
 
 
 # --- reading records -----------------------------------------------------------------

@@ -23,7 +23,14 @@ from server.models import SyncApplied, SyncConflict, SyncCounter, SyncRecord
 from sync.merge import Action, decide
 from sync.protocol import CONFLICTS, ErrorCode, Op, Status
 from sync.records import JSON, Change, ChangeResult, Record
-from sync.storage import ChangePage, Conflict, SyncStore, decode_cursor, encode_cursor
+from sync.storage import (
+    ChangePage,
+    Conflict,
+    InvalidCursor,
+    SyncStore,
+    decode_cursor,
+    encode_cursor,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -234,6 +241,15 @@ class SqlSyncStore(SyncStore):
             .limit(limit + 1)
         )
         rows = list(self.session.scalars(query))
+        if not rows and after > 0:
+            # Nothing after the cursor: it must still be a position this server reached,
+            # or a device holding it would silently miss everything below it (issue 13).
+            position = self.session.scalar(select(SyncCounter.value).where(SyncCounter.id == 1))
+            if after > (position or 0):
+                raise InvalidCursor(
+                    f"the cursor {after} is beyond this server's position {position or 0}; "
+                    "pull again from an empty cursor"
+                )
         has_more = len(rows) > limit
         rows = rows[:limit]
         next_cursor = encode_cursor(rows[-1].seq) if rows else encode_cursor(after)

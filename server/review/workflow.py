@@ -22,6 +22,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from forms.definitions import PERIOD_EARLIEST, PERIOD_LATEST, within_period_bounds
 from rules.periods import DateRange, label_range, week_label, week_start
 from server import webhooks
 from server.actor import Actor
@@ -48,7 +49,8 @@ from sync.records import Change
 APPROVED, REOPENED, UNREVIEWED = "approved", "reopened", "unreviewed"
 LEAVE_DECISIONS = {"approve": "approved", "refuse": "refused"}
 MAX_TEXT = 1000
-_WEEK = re.compile(r"^(\d{4})-W(\d{2})$")
+# ASCII digits only (`\d` takes other scripts' digits too; issue 13).
+_WEEK = re.compile(r"([0-9]{4})-W([0-9]{2})")
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,17 +64,27 @@ class Subject:
 
 
 def parse_week(label: str) -> DateRange:
-    """Monday and Sunday of an ISO week label such as 2026-W11 (`rules.periods.label_range`);
-    any other text is invalid input naming the field `week`."""
-    match = _WEEK.match(label)
+    """Monday and Sunday of an ISO week label such as 2026-W11 (`rules.periods.label_range`)
+    within the periods the server reads (forms.definitions.PERIOD_EARLIEST to
+    PERIOD_LATEST; issue 13: year 1 and year 9999 broke the arithmetic around a week); any
+    other text is invalid input naming the field `week`."""
+    match = _WEEK.fullmatch(label)
     try:
         if match is None:
             raise ValueError(label)
-        return label_range(label)
-    except ValueError as exc:
+        monday, sunday = label_range(label)
+    except (ValueError, OverflowError) as exc:  # 9999-W52 ends in the year 10000
         raise InvalidInput(
-            f"{label!r} is not an ISO week such as 2026-W11", {"week": ["must look like 2026-W11"]}
+            f"{label[:40]!r} is not an ISO week such as 2026-W11",
+            {"week": ["must look like 2026-W11"]},
         ) from exc
+    if not (within_period_bounds(monday) and within_period_bounds(sunday)):
+        low, high = week_label(week_start(PERIOD_EARLIEST)), week_label(week_start(PERIOD_LATEST))
+        raise InvalidInput(
+            f"the week {label} is outside the periods this server reads ({low} to {high})",
+            {"week": [f"must be a week from {low} to {high}"]},
+        )
+    return monday, sunday
 
 
 def text_field(body: Any, name: str, *, required: bool = True) -> str | None:

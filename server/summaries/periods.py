@@ -8,24 +8,34 @@ import re
 from datetime import date, timedelta
 from typing import Any
 
+from forms.definitions import PERIOD_EARLIEST, PERIOD_LATEST
 from rules.periods import label_range, month_end, month_label, week_start
 from server.errors import InvalidInput
 
 MAX_TREND_MONTHS = 36
 MAX_HEATMAP_WEEKS = 104
-_MONTH = re.compile(r"^(\d{4})-(\d{2})$")
+# ASCII digits only (`\d` takes other scripts' digits too; issue 13).
+_MONTH = re.compile(r"([0-9]{4})-([0-9]{2})")
 
 
 # --- input -------------------------------------------------------------------------
 
 
 def parse_month(value: Any, *, name: str = "month") -> tuple[date, date]:
-    """The first and last day of a `YYYY-MM` month."""
-    match = _MONTH.match(value) if isinstance(value, str) else None
-    if match is None or not 1 <= int(match[2]) <= 12 or not 2000 <= int(match[1]) <= 2999:
+    """The first and last day of a `YYYY-MM` month within the periods the server reads
+    (forms.definitions.PERIOD_EARLIEST to PERIOD_LATEST)."""
+    match = _MONTH.fullmatch(value) if isinstance(value, str) else None
+    low, high = PERIOD_EARLIEST.strftime("%Y-%m"), PERIOD_LATEST.strftime("%Y-%m")
+    if (
+        match is None
+        or not 1 <= int(match[2]) <= 12
+        or not PERIOD_EARLIEST.year <= int(match[1]) <= PERIOD_LATEST.year
+    ):
         raise InvalidInput(
-            f"{name} must be a month written YYYY-MM (2000-01 to 2999-12), not {value!r}",
-            {name: ["must be a month YYYY-MM, e.g. 2026-03"]},
+            f"{name} must be a month written YYYY-MM ({low} to {high}), not {value[:40]!r}"
+            if isinstance(value, str)
+            else f"{name} must be a month written YYYY-MM ({low} to {high})",
+            {name: [f"must be a month YYYY-MM from {low} to {high}, e.g. 2026-03"]},
         )
     first = date(int(match[1]), int(match[2]), 1)
     return first, month_end(first)

@@ -32,6 +32,7 @@ from server.web.session import (
     chart_labels,
     pages_for,
 )
+from sync.values import ascii_digits
 
 DEFAULT_WEEKS = 8
 HEATMAP_WEEKS = 12
@@ -44,7 +45,7 @@ def _weeks_arg() -> int:
     raw = request.args.get("weeks", "")
     if not raw:
         return DEFAULT_WEEKS
-    if not raw.isdigit():
+    if not ascii_digits(raw, max_digits=6):  # not str.isdigit: "²" is a digit to it
         raise InvalidInput(
             f"weeks must be a whole number, not {raw[:20]!r}", {"weeks": ["must be a number"]}
         )

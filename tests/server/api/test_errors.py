@@ -24,7 +24,10 @@ def test_the_envelope_carries_code_message_chinese_message_and_field_paths() -> 
             "errors": {"week": ["must look like"]},
         }
     }
-    assert envelope("custom_code", "x") == {"error": {"code": "custom_code", "message": "x"}}
+    # Every error carries a Chinese message, a code of its own too (issue 13).
+    assert envelope("custom_code", "x") == {
+        "error": {"code": "custom_code", "message": "x", "message_zh": "请求未能完成"}
+    }
 
 
 def test_each_family_of_domain_errors_has_its_code_and_status() -> None:
@@ -44,7 +47,7 @@ def test_each_family_of_domain_errors_has_its_code_and_status() -> None:
         assert isinstance(error, DomainError)
         assert (str(error.code), status_of(error)) == (code, status), type(error).__name__
     assert NotFound("m").message_zh == "未找到"
-    assert WrongState("m").message_zh is None
+    assert WrongState("m").message_zh == "当前状态下不能执行此操作"
 
 
 @pytest.fixture
