@@ -235,10 +235,17 @@ def push(
         else []
     )
     results = [item if isinstance(item, ChangeResult) else next(applied) for item in prepared]
+    # The batch is committed: nothing after this point may tell the device it failed, or
+    # its resend (answered from the stored results) would look failed too (issue 13).
     if after_push is not None and store.written:
-        after_push(session, store.written)
+        try:
+            after_push(session, store.written)
+        except Exception:  # noqa: BLE001 - derived work, repaired by the next evaluation
+            session.rollback()
+            log.exception("work after a committed push failed; the push stands")
     if batch.clock:
-        # A bad or far-off device clock is not merged: its skew is recorded on the records.
+        # A far-off device clock is not merged: its skew is recorded on the records. Its
+        # form was checked by parse_push before anything was written.
         with contextlib.suppress(ClockFormatError, ClockDriftError):
             clock.receive(HLCTimestamp.decode(batch.clock), max_drift_ms=MAX_CLOCK_DRIFT_MS)
     return {

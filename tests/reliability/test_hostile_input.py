@@ -483,6 +483,26 @@ def test_work_after_the_commit_that_fails_does_not_fail_the_push_or_its_resend(
     assert "evaluation broke after the commit" in caplog.text
 
 
+def test_an_after_push_hook_that_raises_does_not_fail_the_stored_push(
+    client: Any, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from server.api import sync as sync_api
+
+    def broken(*_args: Any, **_kwargs: Any) -> None:
+        raise RuntimeError("the hook broke after the commit")
+
+    monkeypatch.setattr(sync_api, "reevaluate_flags", broken)
+    d1 = client("d1")
+    change = make_change()
+    caplog.set_level(logging.ERROR)
+    first = d1.push(change, batch_id="b-hook")
+    assert only_result(first)["status"] == "accepted"
+    assert d1.push(change, batch_id="b-hook").get_json()["results"] == first.get_json()["results"]
+    assert "the push stands" in caplog.text
+    pulled, _ = d1.pull_all()
+    assert change["id"] in {c["id"] for c in pulled}
+
+
 # --- 7. one error envelope ----------------------------------------------------------------
 
 
