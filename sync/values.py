@@ -152,12 +152,17 @@ def unsafe_values(value: object, path: str = "") -> FieldErrors:
     return errors
 
 
+_UNSERVABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def servable_text(text: str) -> str:
+    """`text` with every lone surrogate and NUL replaced by U+FFFD, so it can be served."""
+    return text if text.isascii() and "\x00" not in text else _UNSERVABLE.sub("\ufffd", text)
+
+
 def safe_path(path: str) -> str:
-    """A field path that can itself be served: a lone surrogate or a NUL in it (a hostile
-    field name) becomes "?"."""
-    if not path:
-        return "_schema"
-    return path.encode("utf-8", "replace").decode("utf-8").replace("\x00", "?")
+    """A field path that can itself be served (a hostile field name may hold anything)."""
+    return servable_text(path) if path else "_schema"
 
 
 def any_unsafe(value: Any) -> bool:

@@ -45,6 +45,7 @@ from server.records.projections import project
 from server.records.sql_store import RecordScope, SqlSyncStore, WriteContext, WrittenRecord
 from sync.protocol import FLAGS, LEAVE, REVIEWS, VISITS, Op, Status
 from sync.records import Change
+from sync.values import text_problem
 
 APPROVED, REOPENED, UNREVIEWED = "approved", "reopened", "unreviewed"
 LEAVE_DECISIONS = {"approve": "approved", "refuse": "refused"}
@@ -97,6 +98,9 @@ def text_field(body: Any, name: str, *, required: bool = True) -> str | None:
             f"{name} is required: a text of 1 to {MAX_TEXT} characters",
             {name: [f"must be a text of 1 to {MAX_TEXT} characters"]},
         )
+    problem = text_problem(value)  # a page's form can carry NUL (issue 13)
+    if problem:
+        raise InvalidInput(f"{name} {problem}", {name: [problem]})
     return value.strip()
 
 

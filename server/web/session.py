@@ -49,6 +49,7 @@ from server.extensions import csrf, db, limiter
 from server.models import User
 from server.summaries import charts
 from server.web.text import DEFAULT_LANGUAGE, LANGUAGES, translate
+from sync.values import servable_text
 
 log = logging.getLogger(__name__)
 
@@ -83,8 +84,15 @@ def init_app(app: Flask) -> None:
     app.config.setdefault("WTF_CSRF_TIME_LIMIT", None)
     csrf.init_app(app)
     app.register_blueprint(bp)
+    # A text stored before the value check (issue 13) may hold a lone surrogate UTF-8
+    # cannot carry: shown with U+FFFD in its place rather than failing the whole page.
+    app.jinja_env.finalize = _servable
     css = (STATIC / "site.css").read_bytes()
     app.config["ZHUXUN_CSS_VERSION"] = hashlib.sha256(css).hexdigest()[:12]
+
+
+def _servable(value: Any) -> Any:
+    return servable_text(value) if isinstance(value, str) else value
 
 
 # --- language ------------------------------------------------------------------------

@@ -167,8 +167,15 @@ def test_a_bad_id_is_echoed_only_as_servable_text(client: Any) -> None:
     assert "\x00" not in result["id"]
 
 
-def _poison(app: Any, record_id: str, notes: str = "before the fix \ud800") -> None:
-    """Store what the server accepted before issue 13: a visit whose notes hold a lone
+def _poison(
+    app: Any,
+    record_id: str,
+    notes: str = "before the fix \ud800",
+    *,
+    collection: str = "visits",
+    field: str = "notes",
+) -> None:
+    """Store what the server accepted before issue 13: a record whose text holds a lone
     surrogate (SQLAlchemy writes it as the JSON escape; SQLite and PostgreSQL's json keep it)."""
     from sqlalchemy.orm.attributes import flag_modified
 
@@ -176,8 +183,8 @@ def _poison(app: Any, record_id: str, notes: str = "before the fix \ud800") -> N
     from server.models import SyncRecord
 
     with app.app_context():
-        row = db.session.get(SyncRecord, ("visits", record_id))
-        row.data = {**row.data, "notes": notes}
+        row = db.session.get(SyncRecord, (collection, record_id))
+        row.data = {**row.data, field: notes}
         flag_modified(row, "data")
         db.session.commit()
 
@@ -207,6 +214,67 @@ def test_a_stored_record_that_cannot_be_served_is_reported_and_the_rest_of_the_p
     # A conflict answer carrying the stored version is not a 500 either.
     edit = make_change(visit_data(patients=5), record_id=poisoned["id"], base_version=0)
     assert only_result(d1.push(edit))["status"] == "conflict"
+
+
+def test_a_stored_record_that_cannot_be_served_breaks_no_page_export_or_evaluation(
+    app: Any, client: Any
+) -> None:
+    d1 = client("d1")
+    visit = make_change()  # 2026-03-10, in 2026-W11
+    leave = make_change(
+        {"doctor": "D1", "start": "2026-03-11", "end": "2026-03-11", "reason": "x"},
+        collection="leave",
+    )
+    assert [r["status"] for r in d1.push(visit, leave).get_json()["results"]] == [
+        "accepted",
+        "accepted",
+    ]
+    _poison(app, visit["id"])
+    _poison(app, leave["id"], collection="leave", field="reason")
+    # A reviewer's correction keeps the stored version in the audit trail the page shows.
+    corrected = visit_data(patients=3)
+    put = client("rev_a").send(
+        "PUT",
+        f"/api/v1/visits/{visit['id']}",
+        json.dumps({"base_version": 1, "data": corrected}),
+    )
+    assert put.status_code == 200, put.get_data(as_text=True)[:300]
+    pages = _page_client(app, "admin")
+    for path in ("/review/D1/2026-W11", "/review?until=2026-W11", "/county?month=2026-03"):
+        page = pages.get(path)
+        assert page.status_code == 200, (path, page.get_data(as_text=True)[:300])
+    assert pages.get("/county/summary.csv?month=2026-03").status_code == 200
+    admin = client("admin")
+    for path in ("/api/v1/review/weeks/D1/2026-W11", "/api/v1/summaries.xlsx?month=2026-03"):
+        assert admin.get(path).status_code == 200, path
+    assert admin.get("/api/v1/leave").status_code == 200
+    _evaluate_everything(app)
+
+
+def test_a_page_shows_unservable_stored_text_with_a_replacement_character(app: Any) -> None:
+    from flask import render_template_string
+
+    with app.test_request_context("/review"):
+        html = render_template_string("<p>{{ text }}</p>", text="before the fix \ud800 村")
+    assert html.encode("utf-8") == "<p>before the fix \ufffd 村</p>".encode()
+
+
+def test_a_reviewers_text_with_a_nul_is_refused_on_the_api_and_the_pages(
+    app: Any, client: Any
+) -> None:
+    answer = client("admin").send(
+        "POST", "/api/v1/review/weeks/D1/2026-W10/approve", json.dumps({"reason": "a\x00b"})
+    )
+    error = assert_envelope(answer, 400)
+    assert "reason" in error["errors"]
+    pages = _page_client(app, "admin")
+    form = _CSRF.search(pages.get("/review/D1/2026-W10").get_data(as_text=True))
+    assert form is not None
+    page = pages.post(
+        "/review/D1/2026-W10/approve",
+        data={"reason": "a\x00b", "csrf_token": unescape(form[1])},
+    )
+    assert page.status_code == 400 and page.mimetype == "text/html"
 
 
 # --- 2. numbers and digits --------------------------------------------------------------
