@@ -90,6 +90,12 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
             raise ApiError(
                 400, ErrorCode.INVALID_REQUEST, "NUL characters are not allowed in the URL"
             )
+        # The pages' forms too (issue 13): a NUL in a posted id reached a query.
+        form_post = request.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data")
+        if form_post and any("\x00" in f"{k}{v}" for k, v in request.form.items(multi=True)):
+            raise ApiError(
+                400, ErrorCode.INVALID_REQUEST, "NUL characters are not allowed in a form"
+            )
 
     @app.after_request
     def _security_headers(response: Any) -> Any:

@@ -307,7 +307,7 @@ def login() -> ResponseReturnValue:
     username = request.form.get("username", "").strip()
     password = request.form.get("password", "")
     errors = {}
-    if not username:
+    if not username or "\x00" in username:  # PostgreSQL text cannot hold NUL (issue 13)
         errors["username"] = _("Enter your username.")
     if not password:
         errors["password"] = _("Enter your password.")

@@ -251,6 +251,38 @@ def test_a_stored_record_that_cannot_be_served_breaks_no_page_export_or_evaluati
     _evaluate_everything(app)
 
 
+@pytest.mark.parametrize("username", ["d1\x00", "\x00"])
+def test_a_sign_in_with_a_nul_is_refused_on_the_api_and_the_page(app: Any, username: str) -> None:
+    http = app.test_client()
+    answer = http.post("/api/v1/auth/login", json={"username": username, "password": "x" * 9})
+    assert answer.status_code == 400 and "username" in answer.get_json()["error"]["errors"]
+    form = _CSRF.search(http.get("/login").get_data(as_text=True))
+    assert form is not None
+    page = http.post(
+        "/login",
+        data={"username": username, "password": "x" * 9, "csrf_token": unescape(form[1])},
+    )
+    assert page.status_code in (200, 400, 401) and page.mimetype == "text/html"
+
+
+@pytest.mark.parametrize(
+    ("path", "field"),
+    [
+        ("/review/D1/2026-W10/leave", "leave"),
+        ("/review/D1/2026-W10/excuse", "flag"),
+        ("/review/D1/2026-W10/send-back", "visit"),
+    ],
+)
+def test_a_nul_in_any_field_of_a_page_form_gets_a_400_page(app: Any, path: str, field: str) -> None:
+    pages = _page_client(app, "admin")
+    form = _CSRF.search(pages.get("/review/D1/2026-W10").get_data(as_text=True))
+    assert form is not None
+    data = {field: "x\x00", "reason": "r", "comment": "c", "decision": "approve"}
+    page = pages.post(path, data={**data, "csrf_token": unescape(form[1])})
+    assert page.status_code == 400 and page.mimetype == "text/html"
+    assert "NUL characters are not allowed" in page.get_data(as_text=True)
+
+
 def test_a_page_shows_unservable_stored_text_with_a_replacement_character(app: Any) -> None:
     from flask import render_template_string
 
