@@ -1,12 +1,22 @@
-"""marshmallow schemas built from the form definitions, and the one `validate` entry point.
+"""Validation of records against the form definitions: one `validate` entry point.
 
-Validation gives back the record normalised (datetimes in ISO 8601 with their offset,
-numbers as numbers) so that two equal records compare equal however a device spelled them.
+A record is checked and normalised in one pass (datetimes in ISO 8601 with their offset,
+numbers as numbers, so that two equal records compare equal however a device spelled
+them): each form version is compiled once into a list of field checks, cached by form
+name and version (issue 14: marshmallow's `load` then `dump` of every visit, and hashing
+the whole form definition to find its schema, were a third of a push). The messages are
+marshmallow's, so an answer reads the same as before. The marshmallow schema of a form
+(`schema_for`) stays for the OpenAPI document, built from the same definitions.
+
+Records read back from the store were validated on the way in: they are trusted, and
+`rules.scenario.trusted_scenario` parses them without checking again.
 """
 
 from __future__ import annotations
 
+import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from functools import cache
@@ -35,13 +45,22 @@ from forms.definitions import (
 from sync.protocol import VISITS
 
 _ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:\-]{0,63}$")
+_ID_MESSAGE = "must be 1-64 letters, digits, '_', '.', ':' or '-'"
+_NAIVE_MESSAGE = "must carry a UTC offset, e.g. 2026-03-02T08:00:00+08:00"
+_NUL_MESSAGE = "must not contain NUL characters"
+# marshmallow's own messages, so that an answer reads the same whichever path checked it.
+_REQUIRED = "Missing data for required field."
+_NULL = "Field may not be null."
+
+
+# --- marshmallow schemas (the OpenAPI document's view of a form) -----------------------
 
 
 class AwareDateTime(fields.DateTime):
     """An ISO 8601 datetime that must carry its UTC offset (RULES.md: times carry their
     offset; dates are local dates at that offset). Serialised back as given."""
 
-    default_error_messages = {"naive": "must carry a UTC offset, e.g. 2026-03-02T08:00:00+08:00"}
+    default_error_messages = {"naive": _NAIVE_MESSAGE}
 
     def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> datetime:
         result = super()._deserialize(value, attr, data, **kwargs)
@@ -75,7 +94,7 @@ class StrictString(fields.String):
     def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> str:
         result = super()._deserialize(value, attr, data, **kwargs)
         if "\x00" in result:
-            raise ValidationError("must not contain NUL characters")
+            raise ValidationError(_NUL_MESSAGE)
         return result
 
 
@@ -85,10 +104,7 @@ def _field(defn: FieldDef) -> fields.Field:
     if defn.minimum is not None or defn.maximum is not None:
         rng = mv.Range(min=defn.minimum, max=defn.maximum)
     if defn.type == ID:
-        return StrictString(
-            validate=mv.Regexp(_ID_RE, error="must be 1-64 letters, digits, '_', '.', ':' or '-'"),
-            **common,
-        )
+        return StrictString(validate=mv.Regexp(_ID_RE, error=_ID_MESSAGE), **common)
     if defn.type == TEXT:
         return StrictString(
             validate=mv.Length(max=defn.max_length) if defn.max_length else None, **common
@@ -106,13 +122,170 @@ def _field(defn: FieldDef) -> fields.Field:
     raise ValueError(f"unknown field type {defn.type!r} in field {defn.name!r}")
 
 
-@cache
 def schema_for(form: FormDef) -> Schema:
-    """The marshmallow schema of a form version (built once)."""
+    """The marshmallow schema of a form version (built once a name and version)."""
+    return _schema(form.collection, form.version)
+
+
+@cache
+def _schema(collection: str, version: int) -> Schema:
+    form = form_for(collection, version)
     attrs: dict[str, Any] = {f.name: _field(f) for f in form.fields}
     attrs["Meta"] = type("Meta", (), {"unknown": EXCLUDE})
     cls = type(f"{form.name.title()}V{form.version}Schema", (Schema,), attrs)
     return cls()
+
+
+# --- the one-pass validator ---------------------------------------------------------------
+
+
+class _Invalid(Exception):
+    """One field's value is not valid; `message` says why."""
+
+    def __init__(self, message: str) -> None:
+        self.message = message
+
+
+# A check takes the sent value (never None) and returns the value to store and compare:
+# the normalised spelling. A datetime check also returns the parsed value for the cross
+# checks (see _Check).
+Normalise = Callable[[Any], Any]
+
+
+def _range_check(defn: FieldDef) -> Callable[[float], None] | None:
+    low, high = defn.minimum, defn.maximum
+    if low is None and high is None:
+        return None
+    if low is not None and high is not None:
+        message = f"Must be greater than or equal to {low} and less than or equal to {high}."
+    elif low is not None:
+        message = f"Must be greater than or equal to {low}."
+    else:
+        message = f"Must be less than or equal to {high}."
+
+    def check(value: float) -> None:
+        if (low is not None and value < low) or (high is not None and value > high):
+            raise _Invalid(message)
+
+    return check
+
+
+def _string(value: Any) -> str:
+    if not isinstance(value, str):
+        raise _Invalid("Not a valid string.")
+    if "\x00" in value:
+        raise _Invalid(_NUL_MESSAGE)
+    return value
+
+
+def _normaliser(defn: FieldDef) -> Normalise:
+    """The check of one field, compiled from its definition."""
+    in_range = _range_check(defn)
+    if defn.type == ID:
+
+        def check_id(value: Any) -> str:
+            text = _string(value)
+            if _ID_RE.match(text) is None:
+                raise _Invalid(_ID_MESSAGE)
+            return text
+
+        return check_id
+    if defn.type == TEXT:
+        longest = defn.max_length
+
+        def check_text(value: Any) -> str:
+            text = _string(value)
+            if longest is not None and len(text) > longest:
+                raise _Invalid(f"Longer than maximum length {longest}.")
+            return text
+
+        return check_text
+    if defn.type == CHOICE:
+        choices = frozenset(defn.choices)
+        message = f"Must be one of: {', '.join(defn.choices)}."
+
+        def check_choice(value: Any) -> str:
+            text = _string(value)
+            if text not in choices:
+                raise _Invalid(message)
+            return text
+
+        return check_choice
+    if defn.type == INTEGER:
+
+        def check_integer(value: Any) -> int:
+            if value is True or value is False or not isinstance(value, int):
+                raise _Invalid("Not a valid integer.")
+            if in_range is not None:
+                in_range(value)
+            return int(value)
+
+        return check_integer
+    if defn.type == NUMBER:
+
+        def check_number(value: Any) -> float:
+            if value is True or value is False or not isinstance(value, int | float):
+                raise _Invalid("Not a valid number.")
+            try:
+                number = float(value)
+            except OverflowError:
+                raise _Invalid("Number too large.") from None
+            if math.isnan(number) or math.isinf(number):
+                raise _Invalid("Special numeric values (nan or infinity) are not permitted.")
+            if in_range is not None:
+                in_range(number)
+            return number
+
+        return check_number
+    if defn.type == DATETIME:
+
+        def check_datetime(value: Any) -> datetime:
+            try:
+                moment = datetime.fromisoformat(value)
+            except (TypeError, AttributeError, ValueError):
+                raise _Invalid("Not a valid datetime.") from None
+            if moment.tzinfo is None:
+                raise _Invalid(_NAIVE_MESSAGE)
+            return moment
+
+        return check_datetime
+    if defn.type == DATE:
+
+        def check_date(value: Any) -> date:
+            try:
+                return date.fromisoformat(value)
+            except (TypeError, AttributeError, ValueError):
+                raise _Invalid("Not a valid date.") from None
+
+        return check_date
+    raise ValueError(f"unknown field type {defn.type!r} in field {defn.name!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class _Check:
+    name: str
+    required: bool
+    allow_none: bool
+    normalise: Normalise
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledForm:
+    """A form version compiled into its field checks."""
+
+    form: FormDef
+    checks: tuple[_Check, ...]
+
+
+@cache
+def compiled(collection: str, version: int | None) -> CompiledForm:
+    """The checks of a form version, built once; keyed by collection and version (the
+    latest version for None), never by hashing the definition."""
+    form = form_for(collection, version)
+    return CompiledForm(
+        form,
+        tuple(_Check(f.name, f.required, f.allow_none, _normaliser(f)) for f in form.fields),
+    )
 
 
 @dataclass(slots=True)
@@ -123,19 +296,6 @@ class ValidationResult:
     @property
     def ok(self) -> bool:
         return not self.errors
-
-
-def _flatten(messages: Any, prefix: str = "") -> dict[str, list[str]]:
-    out: dict[str, list[str]] = {}
-    if isinstance(messages, dict):
-        for key, value in messages.items():
-            path = f"{prefix}.{key}" if prefix else str(key)
-            out.update(_flatten(value, path))
-    elif isinstance(messages, list):
-        out[prefix or "_schema"] = [str(m) for m in messages]
-    else:
-        out[prefix or "_schema"] = [str(messages)]
-    return out
 
 
 def _cross_checks(collection: str, values: dict[str, Any], now: datetime) -> dict[str, list[str]]:
@@ -178,6 +338,7 @@ def validate(
     """Validate one record of `collection` against its form; return it normalised.
 
     `now` is the validator's clock (the server's), for the "not in the future" check.
+    Keys the form does not define are dropped; optional fields not sent stay absent.
     """
     if not isinstance(data, dict):
         return ValidationResult({}, {"_schema": ["must be an object"]})
@@ -185,17 +346,35 @@ def validate(
     if isinstance(version, bool) or not isinstance(version, int | None):
         return ValidationResult({}, {"form_version": ["must be an integer"]})
     try:
-        form = form_for(collection, version)
+        form = compiled(collection, version)
     except UnknownForm as exc:
         return ValidationResult({}, {"form_version": [str(exc)]})
-    schema = schema_for(form)
-    try:
-        values = schema.load(data)
-    except ValidationError as exc:
-        return ValidationResult({}, _flatten(exc.messages))
+    values: dict[str, Any] = {}
+    errors: dict[str, list[str]] = {}
+    for check in form.checks:
+        name = check.name
+        if name not in data:
+            if check.required:
+                errors[name] = [_REQUIRED]
+            continue
+        value = data[name]
+        if value is None:
+            if check.allow_none:
+                values[name] = None
+            else:
+                errors[name] = [_NULL]
+            continue
+        try:
+            values[name] = check.normalise(value)
+        except _Invalid as invalid:
+            errors[name] = [invalid.message]
+    if errors:
+        return ValidationResult({}, errors)
     errors = _cross_checks(collection, values, now or datetime.now(UTC))
     if errors:
         return ValidationResult({}, errors)
-    values.setdefault("form_version", form.version)
-    normalised = schema.dump(values)
-    return ValidationResult({k: v for k, v in normalised.items() if k in values})
+    values.setdefault("form_version", form.form.version)
+    for name, value in values.items():
+        if isinstance(value, date):  # datetime is a date too: both back to ISO text
+            values[name] = value.isoformat()
+    return ValidationResult(values)
