@@ -313,3 +313,95 @@ def load_scenario(obj: Any) -> Scenario:
         leave=tuple(item for _, item in leave),
         trainings=tuple(t for _, t in trainings),
     )
+
+
+# --- trusted records ----------------------------------------------------------------------
+
+
+def _moment(value: str | None) -> datetime | None:
+    return None if value is None else datetime.fromisoformat(value)
+
+
+def _number(value: Any) -> float | None:
+    return None if value is None else float(value)
+
+
+def trusted_scenario(obj: Mapping[str, Any]) -> Scenario:
+    """Build a Scenario from records that were validated when they were stored (the server's
+    tables, issue 14): the same objects as `load_scenario`, without checking every field
+    again. A malformed record raises whatever its conversion raises; never use this on what
+    a person or a device sent."""
+    return Scenario(
+        places=tuple(
+            Place(
+                code=p["code"],
+                name=p.get("name") or "",
+                level=p["level"],
+                parent=p.get("parent"),
+                population=p.get("population"),
+                has_clinic=bool(p.get("has_clinic") or False),
+                lat=_number(p.get("lat")),
+                lon=_number(p.get("lon")),
+            )
+            for p in obj.get("places") or ()
+        ),
+        doctors=tuple(
+            Doctor(
+                id=d["id"],
+                name=d.get("name") or "",
+                qualification=d["qualification"],
+                home=d["home"],
+            )
+            for d in obj.get("doctors") or ()
+        ),
+        assignments=tuple(
+            Assignment(
+                id=a["id"],
+                doctor=a["doctor"],
+                kind=a["kind"],
+                places=tuple(a["places"]),
+                start=date.fromisoformat(a["start"]),
+                end=date.fromisoformat(a["end"]) if a.get("end") else None,
+                slots=tuple(Slot(s["weekday"], s["slot"]) for s in a.get("slots") or ()),
+            )
+            for a in obj.get("assignments") or ()
+        ),
+        visits=tuple(
+            Visit(
+                id=v["id"],
+                doctor=v["doctor"],
+                place=v["place"],
+                kind=v["kind"],
+                check_in=datetime.fromisoformat(v["check_in"]),
+                check_out=datetime.fromisoformat(v["check_out"]),
+                patients=v.get("patients") or 0,
+                assignment=v.get("assignment"),
+                lat=_number(v.get("lat")),
+                lon=_number(v.get("lon")),
+                recorded_at=_moment(v.get("recorded_at")),
+            )
+            for v in obj.get("visits") or ()
+        ),
+        leave=tuple(
+            Leave(
+                doctor=item["doctor"],
+                start=date.fromisoformat(item["start"]),
+                end=date.fromisoformat(item["end"]),
+                # A leave request stored without a status is pending (forms: status optional).
+                status=item.get("status") or "pending",
+                id=item.get("id"),
+                reason=item.get("reason"),
+            )
+            for item in obj.get("leave") or ()
+        ),
+        trainings=tuple(
+            Training(
+                doctor=t["doctor"],
+                start=date.fromisoformat(t["start"]),
+                end=date.fromisoformat(t["end"]),
+                title=t.get("title") or "",
+                id=t.get("id"),
+            )
+            for t in obj.get("trainings") or ()
+        ),
+    )
