@@ -30,13 +30,17 @@ from dataclasses import replace
 from datetime import date, timedelta
 
 from rules.engine import Index
-from rules.model import PATROL, POSTING, Scenario, Visit
+from rules.model import PATROL, POSTING, Place, Scenario, Visit
 from rules.periods import ONE_DAY, DateRange, days, month_end, month_start
 from rules.ruleset import RuleSet
 
 # The visits of the judged doctors whose check-in falls on a local date in [first, last]
 # (the date at the check-in's own UTC offset, as `Visit.day`); more is harmless.
 VisitLoader = Callable[[date, date], Iterable[Visit]]
+
+# The places (with the places above them) of these codes: the visits of a window may name
+# places the facts do not hold yet.
+PlaceLoader = Callable[[set[str]], Iterable[Place]]
 
 # How far a stored visit reaches past its check-in date (at most 24 hours on site).
 VISIT_REACH = ONE_DAY
@@ -103,16 +107,24 @@ def windowed_index(
     as_of: date,
     ruleset: RuleSet,
     first_day: date | None = None,
+    load_places: PlaceLoader | None = None,
 ) -> Index:
     """An Index of `facts` (everything but visits) and the visits judging `doctors` over
     `period` needs, read with `load_visits`; `first_day` is the earliest day of the whole
-    data the full evaluation would see (its earliest visit, assignment or training)."""
+    data the full evaluation would see (its earliest visit, assignment or training).
+    `load_places` reads the places the visits name that `facts` does not hold."""
     wanted = set(doctors)
     monthly = any(a.kind == PATROL and a.doctor in wanted for a in facts.assignments)
     window = base_window(period, as_of, monthly=monthly)
     visits: dict[str, Visit] = {v.id: v for v in load_visits(*window)}
+    places = {p.code: p for p in facts.places}
     while True:
-        index = Index(replace(facts, visits=tuple(visits.values())), as_of)
+        if load_places is not None:
+            missing = {v.place for v in visits.values()} - places.keys()
+            if missing:
+                places.update((p.code, p) for p in load_places(missing))
+        data = replace(facts, places=tuple(places.values()), visits=tuple(visits.values()))
+        index = Index(data, as_of)
         wider = continuity_window(index, ruleset, wanted, window, period)
         if wider == window:
             break
@@ -126,4 +138,4 @@ def windowed_index(
     return index
 
 
-__all__ = ["VisitLoader", "base_window", "continuity_window", "windowed_index"]
+__all__ = ["PlaceLoader", "VisitLoader", "base_window", "continuity_window", "windowed_index"]

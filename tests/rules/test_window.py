@@ -156,13 +156,19 @@ def test_the_windowed_evaluation_of_pushed_weeks_equals_the_full_one(case: dict[
         reads.append((first, last))
         return [v for v in scenario.visits if v.doctor in doctors and first <= v.day <= last]
 
+    named = {d.home for d in scenario.doctors} | {c for a in scenario.assignments for c in a.places}
     facts = Scenario(
-        places=scenario.places,
+        # Only the places the facts name, and above them: the visits' come with the window.
+        places=tuple(p for p in scenario.places if p.code in named or p.level != "village"),
         doctors=tuple(d for d in scenario.doctors if d.id in doctors),
         assignments=tuple(a for a in scenario.assignments if a.doctor in doctors),
         leave=tuple(x for x in scenario.leave if x.doctor in doctors),
         trainings=tuple(t for t in scenario.trainings if t.doctor in doctors),
     )
+
+    def places(codes: set[str]) -> list[Any]:
+        return [p for p in scenario.places if p.code in codes]
+
     index = windowed_index(
         facts,
         load,
@@ -171,6 +177,7 @@ def test_the_windowed_evaluation_of_pushed_weeks_equals_the_full_one(case: dict[
         as_of=as_of,
         ruleset=ruleset,
         first_day=Index(scenario, as_of).first_day,
+        load_places=places,
     )
     windowed = evaluate(
         facts, as_of=as_of, ruleset=ruleset, doctors=doctors, period=period, index=index
