@@ -1,0 +1,388 @@
+"""The durable evaluation queue (issue 14): the doctor-weeks a write left to re-evaluate.
+
+A push (or a reviewer's correction, or a leave decision) records, in its own transaction,
+one `evaluation_queue` row a doctor-week it touched: the flags of that week are stale
+exactly when the write committed, and nothing is lost if the process or the database goes
+away before they are judged again. After the commit, the entries are *settled*:
+
+- by the request that finds work waiting (the push that wrote them, after it answered, and
+  any later push): it leases every due entry, so several pushes of one doctor, or of many
+  doctors, are judged once together;
+- by a pull, which first settles the caller's own entries (and waits for those another
+  process holds), so a device that pushes and then pulls gets its fresh flags in the same
+  sync;
+- by `zhuxun worker`, for a deployment that wants the evaluation out of the requests.
+
+Any number of processes share the queue, as they share the webhook outbox
+(server/webhooks.py): an entry is leased with one `UPDATE … RETURNING` (PostgreSQL skips
+rows another transaction has locked), for long enough to evaluate it; a crashed settler's
+lease runs out and another takes the entry. An entry written again while it was being
+judged (a later push of the same doctor-week) has a higher `generation` and is kept for
+the next round: the settler removes only the generation it judged, in the transaction that
+stores the flags (which holds the counter lock, as every push does), so a change is never
+judged on data older than itself.
+
+No Flask here: the caller passes the settings.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import ColumnElement, bindparam, delete, func, or_, select, tuple_, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from server.models import EvaluationEntry
+from sync.protocol import LEAVE, TRAININGS, VISITS
+
+log = logging.getLogger(__name__)
+
+# Why an entry was written (the history of the flags it changes says so too).
+PUSH, CORRECTION, LEAVE_DECISION = "push", "correction", "leave decision"
+
+_QUEUE = EvaluationEntry.__table__
+ONE_WEEK = timedelta(days=7)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """How entries are judged: the rule set, the evaluation date (None: today in China,
+    with today still open), how long a lease lasts and how many entries one round takes."""
+
+    ruleset: str
+    as_of: date | None = None
+    lease: timedelta = timedelta(minutes=2)
+    batch: int = 2000
+
+
+@dataclass
+class Settled:
+    """What a round of settling did."""
+
+    entries: int = 0
+    groups: int = 0
+    flag_changes: int = 0
+    failed: list[str] = field(default_factory=list)
+
+    def add(self, other: Settled) -> None:
+        self.entries += other.entries
+        self.groups += other.groups
+        self.flag_changes += other.flag_changes
+        self.failed += other.failed
+
+
+# --- writing entries (inside the writer's transaction) ---------------------------------------
+
+
+def monday(day: date) -> date:
+    return day - timedelta(days=day.weekday())
+
+
+def weeks_of(collection: str, data: dict[str, Any] | None) -> list[date]:
+    """The Mondays of the ISO weeks a visit, leave or training record's flags depend on:
+    the dates it covers (a visit also the day its check-out falls on)."""
+    if not data:
+        return []
+    try:
+        if collection == VISITS:
+            first = datetime.fromisoformat(data["check_in"]).date()
+            last = datetime.fromisoformat(data["check_out"]).date()
+        elif collection in (LEAVE, TRAININGS):
+            first, last = date.fromisoformat(data["start"]), date.fromisoformat(data["end"])
+        else:
+            return []
+    except (KeyError, TypeError, ValueError):
+        return []
+    out, week = [], monday(first)
+    while week <= last:
+        out.append(week)
+        week += ONE_WEEK
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class Stale:
+    """A doctor-week whose flags a write made stale."""
+
+    doctor_id: str
+    week: date
+    township_code: str | None = None
+    county_code: str | None = None
+
+
+def stale_weeks(rows: Iterable[Any]) -> list[Stale]:
+    """The doctor-weeks written records touch, before and after the write: a visit moved
+    to another week leaves its old week to judge again too. `rows` have the attributes of
+    `server.store.WrittenRecord`."""
+    found: dict[tuple[str, date], Stale] = {}
+    for row in rows:
+        if row.collection not in (VISITS, LEAVE, TRAININGS) or not row.doctor_id:
+            continue
+        weeks = weeks_of(row.collection, row.data)
+        weeks += weeks_of(row.collection, getattr(row, "previous", None))
+        for week in weeks:
+            found[(row.doctor_id, week)] = Stale(
+                row.doctor_id, week, getattr(row, "township_code", None), row.county_code
+            )
+    return list(found.values())
+
+
+def _upsert(dialect: str) -> Any:
+    """INSERT an entry, or raise the generation of the one already there (coalescing)."""
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = insert(_QUEUE)
+    return statement.on_conflict_do_update(
+        index_elements=[_QUEUE.c.doctor_id, _QUEUE.c.week],
+        set_={
+            "generation": _QUEUE.c.generation + 1,
+            "enqueued_at": statement.excluded.enqueued_at,
+            "cause": statement.excluded.cause,
+        },
+    )
+
+
+def enqueue(session: Session, stale: Iterable[Stale], *, cause: str) -> int:
+    """Add doctor-weeks to the caller's transaction; they count only if it commits."""
+    now = datetime.now(UTC)
+    rows = [
+        {
+            "doctor_id": s.doctor_id,
+            "week": s.week,
+            "township_code": s.township_code,
+            "county_code": s.county_code,
+            "generation": 1,
+            "cause": cause,
+            "enqueued_at": now,
+            "leased_until": None,
+            "lease": None,
+        }
+        for s in stale
+    ]
+    if rows:
+        session.execute(_upsert(session.get_bind().dialect.name), rows)
+    return len(rows)
+
+
+# --- settling -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Leased:
+    doctor_id: str
+    week: date
+    generation: int
+    county_code: str | None
+
+
+def _lease(
+    session: Session, settings: Settings, where: ColumnElement[bool] | None, limit: int
+) -> tuple[str, list[_Leased]]:
+    """Claim up to `limit` due entries (never leased, or their lease ran out) with one
+    UPDATE … RETURNING; another settler skips them until the lease ends."""
+    now = datetime.now(UTC)
+    due = (
+        select(_QUEUE.c.doctor_id, _QUEUE.c.week)
+        .where(or_(_QUEUE.c.leased_until.is_(None), _QUEUE.c.leased_until < now))
+        .order_by(_QUEUE.c.enqueued_at)
+        .limit(limit)
+    )
+    if where is not None:
+        due = due.where(where)
+    if session.get_bind().dialect.name == "postgresql":
+        due = due.with_for_update(skip_locked=True)
+    token = uuid.uuid4().hex
+    rows = session.execute(
+        update(_QUEUE)
+        .where(
+            tuple_(_QUEUE.c.doctor_id, _QUEUE.c.week).in_(due),
+            or_(_QUEUE.c.leased_until.is_(None), _QUEUE.c.leased_until < now),
+        )
+        .values(leased_until=now + settings.lease, lease=token)
+        .returning(_QUEUE.c.doctor_id, _QUEUE.c.week, _QUEUE.c.generation, _QUEUE.c.county_code)
+    ).all()
+    session.commit()
+    return token, [_Leased(*row) for row in rows]
+
+
+def _release(session: Session, token: str) -> None:
+    """Give leased entries back at once (their evaluation failed): due again now."""
+    session.rollback()
+    session.execute(
+        update(_QUEUE).where(_QUEUE.c.lease == token).values(leased_until=None, lease=None)
+    )
+    session.commit()
+
+
+_REMOVE = delete(_QUEUE).where(
+    _QUEUE.c.doctor_id == bindparam("d"),
+    _QUEUE.c.week == bindparam("w"),
+    _QUEUE.c.generation == bindparam("g"),
+)
+
+
+def _groups(leased: list[_Leased]) -> list[tuple[str | None, tuple[date, date], list[_Leased]]]:
+    """Leased entries in groups judged together: one county, one run of consecutive weeks;
+    the doctors with the same run share one read and one store."""
+    weeks_of_doctor: dict[tuple[str | None, str], list[_Leased]] = defaultdict(list)
+    for entry in leased:
+        weeks_of_doctor[(entry.county_code, entry.doctor_id)].append(entry)
+    groups: dict[tuple[str | None, date, date], list[_Leased]] = defaultdict(list)
+    for (county, _), entries in weeks_of_doctor.items():
+        entries.sort(key=lambda e: e.week)
+        run = [entries[0]]
+        for entry in entries[1:]:
+            if entry.week - run[-1].week > ONE_WEEK:
+                groups[(county, run[0].week, run[-1].week)] += run
+                run = []
+            run.append(entry)
+        groups[(county, run[0].week, run[-1].week)] += run
+    return [
+        (county, (first, last + timedelta(days=6)), entries)
+        for (county, first, last), entries in sorted(
+            groups.items(), key=lambda item: (item[0][0] or "", item[0][1], item[0][2])
+        )
+    ]
+
+
+# Judges `doctors` over `period` and stores their flags; runs `before_commit(session)` in
+# the storing transaction. Returns the number of flag changes (server/flags.py).
+Judge = Callable[..., int]
+
+
+def settle(
+    session: Session,
+    settings: Settings,
+    judge: Judge,
+    *,
+    where: ColumnElement[bool] | None = None,
+    limit: int | None = None,
+) -> Settled:
+    """Lease the due entries (those `where` selects), judge them coalesced, remove them."""
+    report = Settled()
+    token, leased = _lease(session, settings, where, limit or settings.batch)
+    if not leased:
+        return report
+    for county, period, entries in _groups(leased):
+        doctors = sorted({e.doctor_id for e in entries})
+        params = [{"d": e.doctor_id, "w": e.week, "g": e.generation} for e in entries]
+
+        def remove(session: Session, params: list[dict[str, Any]] = params) -> None:
+            session.execute(_REMOVE, params)
+
+        try:
+            report.flag_changes += judge(
+                session, doctors, period, county=county, settings=settings, before_commit=remove
+            )
+        except Exception:  # noqa: BLE001 - derived data: the entries stay for the next round
+            log.exception("evaluating %s over %s failed; kept in the queue", doctors, period)
+            report.failed += doctors
+            _release(session, token)
+            return report
+        report.entries += len(entries)
+        report.groups += 1
+    return report
+
+
+def settle_own(
+    session: Session,
+    settings: Settings,
+    judge: Judge,
+    where: ColumnElement[bool],
+    *,
+    wait: float = 30.0,
+    poll: float = 0.05,
+) -> Settled:
+    """Settle the entries `where` selects (a caller's own, before a pull), and wait up to
+    `wait` seconds for those another process holds: when this returns, the caller's flags
+    are judged on every write committed before it began, unless that took longer."""
+    report = settle(session, settings, judge, where=where)
+    deadline = time.monotonic() + wait
+    while pending(session, where) and time.monotonic() < deadline:
+        time.sleep(poll)
+        report.add(settle(session, settings, judge, where=where))
+    session.rollback()
+    return report
+
+
+def pending(session: Session, where: ColumnElement[bool] | None = None) -> int:
+    """Entries waiting (leased or not)."""
+    query = select(func.count()).select_from(_QUEUE)
+    if where is not None:
+        query = query.where(where)
+    count = int(session.execute(query).scalar_one())
+    session.rollback()  # a read, ended: the caller's next transaction starts afresh
+    return count
+
+
+def of_doctors(doctor_ids: Iterable[str]) -> ColumnElement[bool]:
+    return _QUEUE.c.doctor_id.in_(list(doctor_ids))
+
+
+def in_scope(
+    doctor_id: str | None, township_code: str | None, county_code: str | None
+) -> ColumnElement[bool] | None:
+    """The entries a caller's pull depends on: a doctor's own, a township's, a county's."""
+    if doctor_id:
+        return _QUEUE.c.doctor_id == doctor_id
+    if township_code:
+        return _QUEUE.c.township_code == township_code
+    if county_code:
+        return _QUEUE.c.county_code == county_code
+    return None
+
+
+def run_worker(
+    sessions: Callable[[], Session],
+    settings: Settings,
+    judge: Judge,
+    *,
+    stop: threading.Event,
+    idle: float = 1.0,
+    once: bool = False,
+    on_round: Callable[[Settled], None] | None = None,
+) -> Settled:
+    """`zhuxun worker`: settle due entries until `stop` is set (or, with `once`, until the
+    queue has nothing due)."""
+    total = Settled()
+    while not stop.is_set():
+        session = sessions()
+        try:
+            report = settle(session, settings, judge)
+        finally:
+            session.close()
+        total.add(report)
+        if on_round is not None and report.entries:
+            on_round(report)
+        if not report.entries:
+            if once:
+                break
+            stop.wait(idle)
+    return total
+
+
+__all__ = [
+    "CORRECTION",
+    "LEAVE_DECISION",
+    "PUSH",
+    "Settings",
+    "Settled",
+    "Stale",
+    "enqueue",
+    "in_scope",
+    "of_doctors",
+    "pending",
+    "run_worker",
+    "settle",
+    "settle_own",
+    "stale_weeks",
+    "weeks_of",
+]
