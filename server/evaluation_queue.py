@@ -181,6 +181,7 @@ class _Leased:
     week: date
     generation: int
     county_code: str | None
+    cause: str
 
 
 def _lease(
@@ -207,7 +208,13 @@ def _lease(
             or_(_QUEUE.c.leased_until.is_(None), _QUEUE.c.leased_until < now),
         )
         .values(leased_until=now + settings.lease, lease=token)
-        .returning(_QUEUE.c.doctor_id, _QUEUE.c.week, _QUEUE.c.generation, _QUEUE.c.county_code)
+        .returning(
+            _QUEUE.c.doctor_id,
+            _QUEUE.c.week,
+            _QUEUE.c.generation,
+            _QUEUE.c.county_code,
+            _QUEUE.c.cause,
+        )
     ).all()
     session.commit()
     return token, [_Leased(*row) for row in rows]
@@ -253,8 +260,9 @@ def _groups(leased: list[_Leased]) -> list[tuple[str | None, tuple[date, date], 
     ]
 
 
-# Judges `doctors` over `period` and stores their flags; runs `before_commit(session)` in
-# the storing transaction. Returns the number of flag changes (server/flags.py).
+# Judges `doctors` over `period` (keywords: county, cause, settings, before_commit) and
+# stores their flags, running `before_commit(session)` in the storing transaction; returns
+# the number of flag changes (server/rules_window.py).
 Judge = Callable[..., int]
 
 
@@ -273,6 +281,7 @@ def settle(
         return report
     for county, period, entries in _groups(leased):
         doctors = sorted({e.doctor_id for e in entries})
+        cause = ", ".join(sorted({e.cause for e in entries}))
         params = [{"d": e.doctor_id, "w": e.week, "g": e.generation} for e in entries]
 
         def remove(session: Session, params: list[dict[str, Any]] = params) -> None:
@@ -280,7 +289,13 @@ def settle(
 
         try:
             report.flag_changes += judge(
-                session, doctors, period, county=county, settings=settings, before_commit=remove
+                session,
+                doctors,
+                period,
+                county=county,
+                cause=cause,
+                settings=settings,
+                before_commit=remove,
             )
         except Exception:  # noqa: BLE001 - derived data: the entries stay for the next round
             log.exception("evaluating %s over %s failed; kept in the queue", doctors, period)

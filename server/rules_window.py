@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from rules import Place, Scenario, Visit, evaluate
 from rules.scenario import trusted_scenario
 from rules.window import windowed_index
+from server.evaluation_queue import Settings
 from server.flags import (
     FlagChanges,
     _places_with_parents,
@@ -73,14 +74,19 @@ def facts_of(session: Session, doctor_ids: list[str]) -> Scenario:
         {
             "places": _place_dicts(_places_with_parents(session, named)),
             "doctors": [
-                {"id": d.id, "name": d.name, "qualification": d.qualification,
-                 "home": d.home_code}
+                {"id": d.id, "name": d.name, "qualification": d.qualification, "home": d.home_code}
                 for d in doctors
             ],  # fmt: skip
             "assignments": [
-                {"id": a.id, "doctor": a.doctor_id, "kind": a.kind, "places": a.places,
-                 "start": a.start.isoformat(), "end": a.end.isoformat() if a.end else None,
-                 "slots": a.slots or []}
+                {
+                    "id": a.id,
+                    "doctor": a.doctor_id,
+                    "kind": a.kind,
+                    "places": a.places,
+                    "start": a.start.isoformat(),
+                    "end": a.end.isoformat() if a.end else None,
+                    "slots": a.slots or [],
+                }
                 for a in assignments
             ],  # fmt: skip
             "leave": sections[LEAVE],
@@ -189,3 +195,26 @@ def judge(
         FlagRecord.scope_end >= period[0],
     )
     return _store(session, flags, stored, cause=cause, before_commit=before_commit)
+
+
+def judge_entries(
+    session: Session,
+    doctors: list[str],
+    period: DateRange,
+    *,
+    county: str | None,
+    cause: str,
+    settings: Settings,
+    before_commit: Callable[[Session], None] | None = None,
+) -> int:
+    """`judge` as the evaluation queue calls it (server/evaluation_queue.py `Judge`)."""
+    return judge(
+        session,
+        doctors,
+        period,
+        county=county,
+        ruleset=settings.ruleset,
+        as_of=settings.as_of,
+        cause=cause,
+        before_commit=before_commit,
+    ).total()

@@ -1,0 +1,201 @@
+"""The durable evaluation queue (issue 14): a push records the doctor-weeks it made stale in
+its own transaction; they are judged after the commit, coalesced, by whoever finds them —
+a later request, a pull for the caller's own, or `zhuxun worker` — never lost, never judged
+on data older than the write."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+from sqlalchemy import select
+
+from tests.builders import make_change, posting_day, visit_data
+
+AS_OF = "2026-01-11"  # the Sunday that ends 2026-W02, the first week of D2's posting
+WEEK = date(2026, 1, 5)
+POSTING_WEEK_KEY = "posting.days_per_week|assignment|A2|2026-W02"
+
+
+@pytest.fixture
+def app_overrides() -> dict[str, Any]:
+    # Out of the requests: only a pull (for the caller's own) or the worker settles.
+    return {"ZHUXUN_RULES_AS_OF": AS_OF, "ZHUXUN_EVALUATION": "worker"}
+
+
+def queue(app: Any) -> list[tuple[str, date, int]]:
+    from server.extensions import db
+    from server.models import EvaluationEntry
+
+    with app.app_context():
+        rows = db.session.execute(
+            select(EvaluationEntry.doctor_id, EvaluationEntry.week, EvaluationEntry.generation)
+        ).all()
+        db.session.rollback()
+    return sorted((d, w, g) for d, w, g in rows)
+
+
+def flag_keys(app: Any, doctor: str) -> set[str]:
+    from server.extensions import db
+    from server.models import FlagRecord
+
+    with app.app_context():
+        keys = set(
+            db.session.scalars(
+                select(FlagRecord.key).where(
+                    FlagRecord.doctor_id == doctor, FlagRecord.state == "open"
+                )
+            )
+        )
+        db.session.rollback()
+    return keys
+
+
+def settle(app: Any, judge: Any = None, **kwargs: Any) -> Any:
+    from server.records.evaluation import evaluation_settings
+
+    from server import evaluation_queue
+    from server.extensions import db
+    from server.rules_window import judge_entries
+
+    with app.app_context():
+        return evaluation_queue.settle(
+            db.session, evaluation_settings(app.config), judge or judge_entries, **kwargs
+        )
+
+
+def test_a_push_leaves_its_doctor_weeks_in_the_queue_and_the_worker_judges_them(
+    api: Any, app: Any
+) -> None:
+    api("d2").push(*(make_change(posting_day(day)) for day in (5, 6, 7, 8)))
+    assert queue(app) == [("D2", WEEK, 1)]
+    assert POSTING_WEEK_KEY not in flag_keys(app, "D2")
+
+    from server.cli import cli
+
+    result = CliRunner().invoke(cli, ["worker", "--once"], obj=app)
+    assert result.exit_code == 0, result.output
+    assert "1 doctor-week" in result.output
+    assert queue(app) == []
+    assert POSTING_WEEK_KEY in flag_keys(app, "D2")
+
+
+def test_a_push_then_a_pull_returns_the_pushs_flags(api: Any, app: Any) -> None:
+    d2 = api("d2")
+    d2.push(*(make_change(posting_day(day)) for day in (5, 6, 7, 8)))
+    pulled, _ = d2.pull_all()
+    flags = {c["id"]: c["data"] for c in pulled if c["collection"] == "flags"}
+    assert flags[POSTING_WEEK_KEY]["measured"] == 4
+    assert queue(app) == []
+
+
+def test_pushes_of_several_doctors_are_judged_once_together(api: Any, app: Any) -> None:
+    api("d2").push(make_change(posting_day(5)))
+    api("d1").push(
+        make_change(
+            visit_data(
+                check_in="2026-01-06T08:00:00+08:00",
+                check_out="2026-01-06T12:00:00+08:00",
+                recorded_at="2026-01-06T12:05:00+08:00",
+            )
+        )
+    )
+    api("d2").push(make_change(posting_day(6)))  # the same doctor-week again: coalesced
+    assert [(d, w) for d, w, _ in queue(app)] == [("D1", WEEK), ("D2", WEEK)]
+    calls: list[list[str]] = []
+
+    from server.rules_window import judge_entries
+
+    def spy(session: Any, doctors: list[str], period: Any, **kwargs: Any) -> int:
+        calls.append(doctors)
+        return judge_entries(session, doctors, period, **kwargs)
+
+    report = settle(app, spy)
+    assert calls == [["D1", "D2"]]
+    assert (report.entries, report.groups) == (2, 1)
+    assert queue(app) == []
+
+
+def test_a_doctor_week_written_again_while_it_is_judged_stays_for_the_next_round(
+    api: Any, app: Any
+) -> None:
+    d2 = api("d2")
+    d2.push(make_change(posting_day(5)))
+    from server.rules_window import judge_entries
+
+    def meanwhile(session: Any, doctors: list[str], period: Any, **kwargs: Any) -> int:
+        d2.push(make_change(posting_day(6)))  # commits while this judgement runs
+        return judge_entries(session, doctors, period, **kwargs)
+
+    settle(app, meanwhile)
+    assert queue(app) == [("D2", WEEK, 2)]
+    settle(app)
+    assert queue(app) == []
+
+
+def test_a_failed_evaluation_keeps_its_entries_due(api: Any, app: Any) -> None:
+    api("d2").push(make_change(posting_day(5)))
+
+    def broken(*args: Any, **kwargs: Any) -> int:
+        raise RuntimeError("the database went away")
+
+    report = settle(app, broken)
+    assert report.failed == ["D2"] and report.entries == 0
+    assert queue(app) == [("D2", WEEK, 1)]
+    assert settle(app).entries == 1  # due again at once, not after the lease
+    assert queue(app) == []
+
+
+def test_a_lease_that_ran_out_is_taken_over(api: Any, app: Any) -> None:
+    from server.records.evaluation import evaluation_settings
+
+    from server import evaluation_queue
+    from server.extensions import db
+
+    api("d2").push(make_change(posting_day(5)))
+    with app.app_context():
+        settings = evaluation_settings(app.config)
+        # A settler leases the entry and dies before judging it.
+        _, leased = evaluation_queue._lease(db.session, settings, None, 10)
+        assert len(leased) == 1
+    assert settle(app).entries == 0  # held by the dead settler's lease
+    with app.app_context():
+        expired = evaluation_queue.Settings(settings.ruleset, settings.as_of, -timedelta(1))
+        _, leased = evaluation_queue._lease(db.session, expired, None, 10)
+    assert settle(app).entries == 1
+    assert queue(app) == []
+
+
+def test_a_visit_moved_to_another_week_leaves_both_weeks_to_judge(api: Any, app: Any) -> None:
+    d2 = api("d2")
+    change = make_change(posting_day(5))
+    d2.push(change)
+    settle(app)
+    moved = posting_day(13)
+    d2.push(make_change(moved, record_id=change["id"], base_version=1))
+    assert [w for _, w, _ in queue(app)] == [WEEK, WEEK + timedelta(days=7)]
+
+
+def test_a_correction_and_a_leave_decision_go_through_the_queue(api: Any, app: Any) -> None:
+    d2 = api("d2")
+    change = make_change(posting_day(5))
+    d2.push(change)
+    settle(app)
+    admin = api("admin")
+    corrected = admin.put(
+        f"/visits/{change['id']}", {"base_version": 1, "data": {**change["data"], "patients": 2}}
+    )
+    assert corrected.status_code == 200, corrected.text
+    assert queue(app) == [("D2", WEEK, 1)]
+    settle(app)
+    leave = make_change(
+        {"doctor": "D2", "start": "2026-01-07", "end": "2026-01-07", "reason": "病"},
+        collection="leave",
+    )
+    d2.push(leave)
+    settle(app)
+    approved = admin.http.post(admin.url(f"/leave/{leave['id']}/approve"), json={}, timeout=30)
+    assert approved.status_code == 200, approved.text
+    assert queue(app) == [("D2", WEEK, 1)]
