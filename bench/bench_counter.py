@@ -26,6 +26,7 @@ import argparse
 import json
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import common
@@ -110,7 +111,7 @@ def main() -> int:
     seconds = args.seconds or (2.0 if args.short else 10.0)
     modes = ("one counter", "a counter a county", "no counter")
     results: dict[tuple[str, int], tuple[float, float]] = {}
-    load_before = open("/proc/loadavg").read().split()[:3]
+    load_before = Path("/proc/loadavg").read_text().split()[:3]
     with common.pg_schema("bench_counter") as url:
         engine = create_engine(url)
         with engine.begin() as conn:
@@ -123,7 +124,7 @@ def main() -> int:
         for clients in CLIENTS:
             for mode in modes:  # side by side at each number of clients
                 results[(mode, clients)] = run(url, mode, clients, seconds)
-    load_after = open("/proc/loadavg").read().split()[:3]
+    load_after = Path("/proc/loadavg").read_text().split()[:3]
     rows: list[list[Any]] = []
     for clients in CLIENTS:
         base = results[("no counter", clients)][0]
