@@ -18,6 +18,12 @@ alone, side by side in one run, so that no Python push work hides the lock:
 Each with 1, 4 and 16 clients writing at once (16 counties, a client a county), for a fixed
 time each. Throughput is committed transactions a second; the lock's cost is the gap between
 one counter and the rest at the same number of clients.
+
+Then the whole push path (`--http`, on by default in the full run): `zhuxun serve` on a
+PostgreSQL schema, 16 doctors pushing 20-visit batches at once, while a sampler reads
+`pg_stat_activity` every 10 ms: the share of the server's busy database connections that
+are waiting for a lock (the counter row is the only lock a push waits for) says whether the
+lock or the rest of the push is the limit.
 """
 
 from __future__ import annotations
@@ -102,12 +108,95 @@ def run(url: str, mode: str, clients: int, seconds: float) -> tuple[float, float
     return sum(counts) / elapsed, every[len(every) // 2] * 1000 if every else 0.0
 
 
+def http_run(url: str, doctors: int, batch: int) -> tuple[str, list[str]]:
+    """Push through `zhuxun serve` from `doctors` at once; the table rows and notes."""
+    import requests
+
+    app_name = "zhuxun_bench_counter"
+    scenario = common.county(doctors * batch * 10, doctors=doctors)
+    visits = scenario["visits"]
+    pushing = sorted({v["doctor"] for v in visits})
+    bodies = common.batches_by_doctor(visits, batch)
+    samples = {"active": 0, "lock": 0}
+    waits: dict[str, int] = {}
+    stop = threading.Event()
+
+    def sample() -> None:
+        engine = create_engine(common.PG_URL)
+        query = text("SELECT state, wait_event_type, wait_event FROM pg_stat_activity "
+                     "WHERE application_name = :name")  # fmt: skip
+        with engine.connect() as conn:
+            while not stop.is_set():
+                for state, wait, event in conn.execute(query, {"name": app_name}):
+                    if state == "active":
+                        samples["active"] += 1
+                        samples["lock"] += wait == "Lock"
+                        name = f"{wait}:{event}" if wait else "on CPU"
+                        waits[name] = waits.get(name, 0) + 1
+                conn.rollback()
+                time.sleep(0.01)
+        engine.dispose()
+
+    with common.workdir("bench-counter") as work:
+        prod = common.prepare_production(
+            work, scenario, pushing, database_url=f"{url}&application_name={app_name}"
+        )
+        server = prod.serve()
+        try:
+            sessions = {d: common.login(server.url, d) for d in pushing}
+            headers = {"Content-Type": "application/json", "Content-Encoding": "gzip"}
+
+            def one_doctor(doctor: str) -> int:
+                sent = 0
+                for body in bodies[doctor]:
+                    answer = sessions[doctor].post(server.url + "/api/v1/sync/push", data=body,
+                                                   headers=headers, timeout=300)  # fmt: skip
+                    answer.raise_for_status()
+                    sent += len(answer.json()["results"])
+                return sent
+
+            sampler = threading.Thread(target=sample)
+            sampler.start()
+            started = time.perf_counter()
+            threads = [threading.Thread(target=one_doctor, args=(d,)) for d in pushing]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+            elapsed = time.perf_counter() - started
+            stop.set()
+            sampler.join()
+        finally:
+            server.stop()
+    pushes = sum(len(b) for b in bodies.values())
+    share = samples["lock"] / samples["active"] if samples["active"] else 0.0
+    rows = [[len(pushing), batch, f"{pushes / elapsed:.1f}", f"{len(visits) / elapsed:,.0f}",
+             f"{share:.0%}"]]  # fmt: skip
+    notes = [
+        f"- the whole push path through `zhuxun serve` ({common.WORKERS} workers x "
+        f"{common.THREADS} threads) on PostgreSQL: {len(visits):,} visits of {len(pushing)} "
+        f"doctors in {batch}-visit pushes, all at once; {samples['active']:,} samples of the "
+        f"server's busy connections, {share:.0%} of them waiting for a lock",
+        "- what the busy connections were doing: "
+        + ", ".join(
+            f"{name} {n / samples['active']:.0%}"
+            for name, n in sorted(waits.items(), key=lambda item: -item[1])[:5]
+        ),
+    ]
+    _ = requests
+    return common.table(["doctors at once", "visits a push", "pushes/s", "visits/s",
+                         "busy connections waiting for a lock"], rows), notes  # fmt: skip
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--short", action="store_true", help="2 s a run instead of 10")
     parser.add_argument("--seconds", type=float)
     parser.add_argument("--no-save", action="store_true")
+    parser.add_argument("--http", action=argparse.BooleanOptionalAction, default=None,
+                        help="also the whole push path (default: in the full run)")  # fmt: skip
     args = parser.parse_args()
+    http = args.http if args.http is not None else not args.short
     seconds = args.seconds or (2.0 if args.short else 10.0)
     modes = ("one counter", "a counter a county", "no counter")
     results: dict[tuple[str, int], tuple[float, float]] = {}
@@ -124,6 +213,10 @@ def main() -> int:
         for clients in CLIENTS:
             for mode in modes:  # side by side at each number of clients
                 results[(mode, clients)] = run(url, mode, clients, seconds)
+    http_table, http_notes = "", []
+    if http:
+        with common.pg_schema("bench_counter_http") as url:
+            http_table, http_notes = http_run(url, 16, ROWS)
     load_after = Path("/proc/loadavg").read_text().split()[:3]
     rows: list[list[Any]] = []
     for clients in CLIENTS:
@@ -157,6 +250,8 @@ def main() -> int:
         f"({one * ROWS:,.0f} records/s), a counter a county {split:,.0f} "
         f"({split / one:.2f}x)",
     ]
+    if http_table:
+        body += ["", http_table, "", *http_notes]
     common.report("The counter row", "short" if args.short else "full", "\n".join(body),
                   save=not args.no_save)  # fmt: skip
     return 0
