@@ -6,7 +6,7 @@ from datetime import date
 
 from rules import load_scenario
 from rules.scenario import trusted_scenario
-from server.demo_data import generate_county
+from demo_county import generate_county
 
 
 def test_a_trusted_parse_builds_the_same_scenario_as_the_validating_one() -> None:
