@@ -25,6 +25,18 @@ class EvaluationContext:
     as_of: date
     doctors: set[str] | None
     period: DateRange | None
+    # A live evaluation (the server judging as of today, issue 14): the evaluation date is
+    # not over yet, so what is still possible today counts as still to come.
+    today_open: bool = False
+
+    def ended(self, day: date) -> bool:
+        """Whether a period that ends on `day` is over as of the evaluation."""
+        return day < self.as_of or (day == self.as_of and not self.today_open)
+
+    def to_come(self, day: date) -> bool:
+        """Whether `day` is still (partly) ahead: after the evaluation date, or the
+        evaluation date itself in a live evaluation."""
+        return day > self.as_of or (day == self.as_of and self.today_open)
 
     def doctor_in_scope(self, doctor: str) -> bool:
         return self.doctors is None or doctor in self.doctors

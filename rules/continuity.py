@@ -26,8 +26,10 @@ def rule_continuity(ctx: EvaluationContext, assignments: list[Assignment]) -> It
         for day in days(a.start, last + ONE_DAY):
             min_hours = ctx.version(day)[0].definition("min_hours_per_day")
             by_place = data.hours.get(day)
+            # Today, while it lasts, is no day of a gap yet (a live evaluation, issue 14).
+            pending = day > last or (ctx.today_open and day == ctx.as_of)
             covered = (
-                day > last
+                pending
                 or day in excused
                 or (by_place is not None and max(by_place.values()) >= min_hours - 1e-9)
             )
@@ -40,7 +42,7 @@ def rule_continuity(ctx: EvaluationContext, assignments: list[Assignment]) -> It
             gap_end, start = day - ONE_DAY, gap_start
             gap_start = None
             # A gap is open when it runs into the evaluation date of a posting still going on.
-            still_open = day > last and last == ctx.as_of and (a.end is None or a.end > ctx.as_of)
+            still_open = pending and last == ctx.as_of and (a.end is None or ctx.to_come(a.end))
             flag = _continuity_flag(ctx, a, data, start, gap_end, not still_open)
             if flag is not None:
                 yield flag

@@ -24,7 +24,7 @@ def rule_min_duration(ctx: EvaluationContext, assignments: list[Assignment]) -> 
         due = add_months(a.start, n)  # the first day after n full months
         if a.end + ONE_DAY >= due:
             continue
-        status = VIOLATION if a.end <= ctx.as_of else AT_RISK
+        status = VIOLATION if ctx.ended(a.end) else AT_RISK
         measured, required = (a.end - a.start).days + 1, (due - a.start).days
         state_en = "ended" if status == VIOLATION else "is planned to end"
         state_zh = "已于" if status == VIOLATION else "计划于"

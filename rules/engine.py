@@ -39,8 +39,11 @@ def evaluate(
     doctors: Iterable[str] | None = None,
     period: DateRange | None = None,
     index: Index | None = None,
+    today_open: bool = False,
 ) -> list[Flag]:
-    """All flags of `ruleset` on `data` as of the end of `as_of`, sorted by key.
+    """All flags of `ruleset` on `data` as of the end of `as_of`, sorted by key; with
+    `today_open`, as of a moment during `as_of` (a live evaluation: what can still be done
+    today counts as still to come, issue 14).
 
     With `doctors` and/or `period`, only the flags `Flag.in_scope(doctors, period)` accepts:
     the same flags, field for field, as the full evaluation filtered that way. Pass a
@@ -49,7 +52,7 @@ def evaluate(
     if index is None or index.as_of != as_of:
         index = Index(data, as_of)
     scope_doctors = set(doctors) if doctors is not None else None
-    ctx = EvaluationContext(index, ruleset, as_of, scope_doctors, period)
+    ctx = EvaluationContext(index, ruleset, as_of, scope_doctors, period, today_open)
     in_scope = [d for d in index.doctors.values() if ctx.doctor_in_scope(d.id)]
     assignments = [a for d in in_scope for a in index.assignments_of.get(d.id, ())]
     producers: list[Callable[[], Iterable[Flag]]] = [

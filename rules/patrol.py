@@ -88,7 +88,7 @@ def rule_fixed_schedule(ctx: EvaluationContext, assignments: list[Assignment]) -
             ratio = float(version.param(rule, "min_on_schedule_ratio"))
             if total < minimum:
                 continue
-            over = last <= ctx.as_of
+            over = ctx.ended(last)
             extra = 0
             if not over:
                 excused = ctx.index.excused.get(a.doctor, set())
@@ -100,6 +100,11 @@ def rule_fixed_schedule(ctx: EvaluationContext, assignments: list[Assignment]) -
                     for d in days(ctx.as_of + ONE_DAY, span[1])
                     if cal.is_workday(d) and d not in excused
                 )
+                if ctx.today_open and cal.is_workday(ctx.as_of) and ctx.as_of not in excused:
+                    # Today's declared slots not yet used still count (issue 14).
+                    held = len(sessions.get(ctx.as_of, ()))
+                    slots_today = min(per_date, per_weekday.get(ctx.as_of.isoweekday(), 0))
+                    extra += max(0, slots_today - held)
             share = len(on) / total
             if (len(on) + extra) / (total + extra) >= ratio - 1e-9:
                 continue

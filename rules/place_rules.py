@@ -33,7 +33,7 @@ def rule_coverage(ctx: EvaluationContext) -> Iterator[Flag]:
         scope = (min(monday, sunday - timedelta(days=window - 1)), sunday)
         if not ctx.touches(*scope):
             continue
-        over = sunday <= ctx.as_of
+        over = ctx.ended(sunday)
         horizon = min(sunday, ctx.as_of)
         for village in villages:
             small_village = (
@@ -103,7 +103,7 @@ def rule_staffing(ctx: EvaluationContext) -> Iterator[Flag]:
         if not ctx.touches(first, last):
             continue
         version, _ = ctx.version(first)
-        over = last <= ctx.as_of
+        over = ctx.ended(last)
         status = VIOLATION if over else AT_RISK
         label = month_label(first)
         rule = "staffing.doctors_per_1000"

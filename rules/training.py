@@ -28,8 +28,8 @@ def rule_training(ctx: EvaluationContext, doctors: list[Doctor]) -> Iterator[Fla
             trainings = [t for t in index.trainings_of.get(doctor.id, ()) if t.start.year == year]
             training_days = index.training_days.get(doctor.id, set())
             workdays = index.workdays_of_year(cal, year)
-            over = dec31 <= ctx.as_of
-            remaining = [d for d in workdays if d > ctx.as_of and d not in training_days]
+            over = ctx.ended(dec31)
+            remaining = [d for d in workdays if ctx.to_come(d) and d not in training_days]
             counted_days = [d for d in workdays if d in training_days and d <= ctx.as_of]
             for rule, measured, minimum, what_en, what_zh in (
                 ("training.sessions_per_year", len(trainings), "min_sessions", "training sessions", "次培训"),
@@ -49,8 +49,9 @@ def rule_training(ctx: EvaluationContext, doctors: list[Doctor]) -> Iterator[Fla
                 )
                 zh = f"乡村医生 {doctor.id}，{year}年：{measured}{what_zh}，要求不少于{need}。"
                 if not over:
-                    en += f" Only {len(remaining)} workday(s) remain after {ctx.as_of}."
-                    zh += f" {ctx.as_of}之后仅剩{len(remaining)}个工作日。"
+                    since = "from" if ctx.today_open else "after"
+                    en += f" Only {len(remaining)} workday(s) remain {since} {ctx.as_of}."
+                    zh += f" {ctx.as_of}{'起' if ctx.today_open else '之后'}仅剩{len(remaining)}个工作日。"
                 yield ctx.flag(
                     rule, status, ("doctor", doctor.id), str(year), measured, need,
                     (), zh, en, version, doctor.id, (jan1, dec31),

@@ -41,10 +41,13 @@ class WeekMeasure:
     evidence: tuple[str, ...]
     version: RuleSetVersion
     calendar: str
+    # What can still be done on the evaluation date itself when it is not over (a live
+    # evaluation): a duty day not yet made, the half-day sessions not yet held.
+    today_left: int = 0
 
     @property
     def reachable(self) -> int:
-        return self.measured + self.remaining * self.per_remaining_day
+        return self.measured + self.remaining * self.per_remaining_day + self.today_left
 
 
 WEEKLY_RULE = {POSTING: "posting.days_per_week", SITIN: "sitin.days_per_week"}
@@ -78,6 +81,7 @@ def weekly_measures(ctx: EvaluationContext, a: Assignment) -> Iterator[WeekMeasu
             sessions = data.sessions(version.definition("half_day_hours"), per_date)
             counted = [v for day in days(*span) if day <= as_of for v in sessions.get(day, ())]
             measured, evidence, unit = len(counted), [v.id for v in counted], "sessions"
+            done_today = len(sessions.get(as_of, ()))
         else:
             minimum = int(version.param(rule, "min_days"))
             per_date = 1
@@ -85,6 +89,8 @@ def weekly_measures(ctx: EvaluationContext, a: Assignment) -> Iterator[WeekMeasu
             duty_in = [d for d in days(*span) if d <= as_of and d in duty]
             measured, unit = len(duty_in), "duty_days"
             evidence = [i for d in duty_in for i in duty[d]]
+            done_today = 1 if as_of in duty else 0
+        today_left = per_date - done_today if ctx.to_come(as_of) and as_of in available else 0
         holidays, make_up = cal.days_off_and_make_up(*span)
         yield WeekMeasure(
             assignment=a.id,
@@ -101,13 +107,14 @@ def weekly_measures(ctx: EvaluationContext, a: Assignment) -> Iterator[WeekMeasu
             available=len(available),
             remaining=sum(1 for d in available if d > as_of),
             per_remaining_day=per_date,
-            over=sunday <= as_of,
+            over=ctx.ended(sunday),
             holidays=tuple(holidays),
             make_up=tuple(make_up),
             unapproved_leave=sum(1 for d in workdays if d in unapproved and d not in excused),
             evidence=tuple(evidence),
             version=version,
             calendar=cal.sources(monday, sunday),
+            today_left=today_left,
         )
 
 
@@ -152,11 +159,16 @@ def _weekly_flag(ctx: EvaluationContext, m: WeekMeasure, rule: str) -> Flag | No
         f"要求 min({m.minimum}, {m.available}) = {m.required}{what_zh}，实际{m.measured}。"
     )
     if status == AT_RISK:
+        today_en = f", and today ({ctx.as_of}) is not over" if m.today_left else ""
+        today_zh = f"，今天（{ctx.as_of}）尚未结束" if m.today_left else ""
         en += (
-            f" Not over as of {ctx.as_of}: {m.remaining} available workday(s) remain, so at most "
-            f"{m.reachable} can be reached."
+            f" Not over as of {ctx.as_of}: {m.remaining} available workday(s) remain"
+            f"{today_en}, so at most {m.reachable} can be reached."
         )
-        zh += f" 截至{ctx.as_of}本周未结束：剩余可用工作日{m.remaining}天，最多可达{m.reachable}。"
+        zh += (
+            f" 截至{ctx.as_of}本周未结束：剩余可用工作日{m.remaining}天{today_zh}，"
+            f"最多可达{m.reachable}。"
+        )
     monday, sunday = label_range(m.week)
     return ctx.flag(
         rule,

@@ -29,7 +29,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import replace
 from datetime import date, timedelta
 
-from rules.engine import Index
+from rules.index import Index
 from rules.model import PATROL, POSTING, Place, Scenario, Visit
 from rules.periods import ONE_DAY, DateRange, days, month_end, month_start
 from rules.ruleset import RuleSet

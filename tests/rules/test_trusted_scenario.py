@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import date
 
+from demo_county import generate_county
 from rules import load_scenario
 from rules.scenario import trusted_scenario
-from demo_county import generate_county
 
 
 def test_a_trusted_parse_builds_the_same_scenario_as_the_validating_one() -> None:

@@ -133,6 +133,7 @@ def histories_and_a_push(draw: st.DrawFn) -> dict[str, Any]:
         or [START + timedelta(days=week * 7)],
         "as_of": START + timedelta(days=draw(st.integers(7, SPAN + 7))),
         "ruleset": draw(st.sampled_from(PRESETS)),
+        "today_open": draw(st.booleans()),
     }
 
 
@@ -148,7 +149,10 @@ def test_the_windowed_evaluation_of_pushed_weeks_equals_the_full_one(case: dict[
     ruleset = load_ruleset(case["ruleset"])
     first, last = min(case["pushed_days"]), max(case["pushed_days"])
     period = (first - timedelta(days=first.weekday()), last + timedelta(days=6 - last.weekday()))
-    full = evaluate(scenario, as_of=as_of, ruleset=ruleset, doctors=doctors, period=period)
+    live = case["today_open"]
+    full = evaluate(
+        scenario, as_of=as_of, ruleset=ruleset, doctors=doctors, period=period, today_open=live
+    )
 
     reads: list[tuple[date, date]] = []
 
@@ -180,7 +184,13 @@ def test_the_windowed_evaluation_of_pushed_weeks_equals_the_full_one(case: dict[
         load_places=places,
     )
     windowed = evaluate(
-        facts, as_of=as_of, ruleset=ruleset, doctors=doctors, period=period, index=index
+        facts,
+        as_of=as_of,
+        ruleset=ruleset,
+        doctors=doctors,
+        period=period,
+        index=index,
+        today_open=live,
     )
     assert _doctor_flags(windowed) == _doctor_flags(full)
     # Reads never overlap: each widening reads only the days it adds.
