@@ -21,7 +21,7 @@ import requests
 from offline_client.errors import ClientError, LoginRequired, ServerRefused, ServerUnreachable
 from offline_client.session import Session
 from sync.batch import GZIP
-from sync.protocol import ErrorCode
+from sync.protocol import Q_LANG, ErrorCode
 
 JSON = dict[str, Any]
 # docs/sync-protocol.md names this code, but sync.protocol.ErrorCode has no member for it.
@@ -74,8 +74,12 @@ class ServerAPI:
         max_backoff_s: float = 8.0,
         timeout_s: float = 30.0,
         rng: Callable[[], float] = random.random,
+        lang: str | None = "zh",
     ) -> None:
         self.session = session
+        # The language the device shows a flag's explanation in: a pull asks for that one
+        # only (issue 14, the wire); None asks for every language.
+        self.lang = lang
         self.on_refresh = on_refresh
         self.http = http or requests.Session()
         self.sleep = sleep
@@ -115,6 +119,8 @@ class ServerAPI:
         params: dict[str, Any] = {"limit": limit}
         if cursor:
             params["cursor"] = cursor
+        if self.lang:
+            params[Q_LANG] = self.lang
         return self._call("GET", "/sync/pull", params=params)
 
     def me(self) -> JSON:

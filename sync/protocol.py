@@ -98,6 +98,11 @@ B_COMPACT = "compact"
 # Pull: the device names itself in this header, and the server leaves out the records whose
 # latest version that device wrote (it has them, and their versions, from its push answers).
 H_DEVICE_ID = "X-Device-Id"
+# Pull: `?lang=zh` (or en) asks for a flag's explanation in that language only, the one the
+# device shows (issue 14: the explanations in two languages were two thirds of a pull);
+# without it, every language.
+Q_LANG = "lang"
+LANGUAGES = ("zh", "en")
 
 # Limits a server announces; a batch over them gets 413 naming the limit. A pull page holds
 # at most `limit` changes and about DEFAULT_MAX_PULL_BYTES of JSON (at least one change).
