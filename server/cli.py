@@ -118,6 +118,8 @@ def _evaluate_all(app: Any) -> Any:
             ruleset=app.config["ZHUXUN_RULESET"],
             as_of=rules_as_of(app.config.get("ZHUXUN_RULES_AS_OF")),
             cause="evaluate",
+            # As of today, today is not over (issue 14); a configured date is over.
+            today_open=not app.config.get("ZHUXUN_RULES_AS_OF"),
         )
     except RuleSetError as exc:
         raise click.ClickException(str(exc)) from exc
@@ -130,6 +132,51 @@ def reevaluate_command() -> None:
     with app.app_context():
         changes = _evaluate_all(app)
     click.echo(str(changes))
+
+
+@cli.command("worker")
+@click.option("--once", is_flag=True, help="judge what is due now, then stop")
+@click.option("--idle", default=1.0, show_default=True, type=float,
+              help="seconds to wait when nothing is due")  # fmt: skip
+@click.option("--batch", default=2000, show_default=True, type=int,
+              help="doctor-weeks leased at a time")  # fmt: skip
+def worker_command(once: bool, idle: float, batch: int) -> None:
+    """Judge the flags writes left stale (the evaluation queue) until stopped (Ctrl-C or
+    SIGTERM), for a deployment that keeps the evaluation out of its requests
+    (ZHUXUN_EVALUATION=worker). Any number of workers and app servers may share the queue:
+    each doctor-week is leased to one of them at a time."""
+    import dataclasses
+    import signal
+    import threading
+
+    from server import evaluation_queue
+    from server.extensions import db
+    from server.flags import judge_entries
+
+    app = _app()
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    settings = dataclasses.replace(evaluation_queue.settings_from(app.config), batch=batch)
+
+    def said(report: evaluation_queue.Settled) -> None:
+        click.echo(
+            f"judged {report.entries} doctor-week(s) in {report.groups} group(s): "
+            f"{report.flag_changes} flag change(s)"
+            + (f"; failed for {', '.join(report.failed)}" if report.failed else ""),
+        )
+
+    with app.app_context():
+        try:
+            total = evaluation_queue.run_worker(
+                lambda: db.session, settings, judge_entries, stop=stop, idle=idle, once=once,
+                on_round=said,
+            )  # fmt: skip
+        except KeyboardInterrupt:
+            return
+        finally:
+            db.session.remove()
+            db.engine.dispose()  # the pool's connections closed, not left to the collector
+    click.echo(f"worker done: {total.entries} doctor-week(s) judged")
 
 
 @cli.command("serve")

@@ -48,6 +48,10 @@ def from_environment(instance_path: str) -> dict[str, Any]:
         "ZHUXUN_RULESET": os.environ.get("ZHUXUN_RULESET", "guangxi"),
         # The evaluation date of flags; empty means today in China (UTC+8).
         "ZHUXUN_RULES_AS_OF": os.environ.get("ZHUXUN_RULES_AS_OF") or None,
+        # Who judges the flags a write made stale (server/evaluation_queue.py): "request",
+        # the requests that find them waiting (and every pull, the caller's own), or
+        # "worker", only pulls and `zhuxun worker`.
+        "ZHUXUN_EVALUATION": os.environ.get("ZHUXUN_EVALUATION", "request"),
         # Reverse proxies in front of the app whose X-Forwarded-For is trusted (ProxyFix);
         # 0, the default, trusts none: the client address is the peer's.
         "ZHUXUN_TRUSTED_PROXIES": _int_env("ZHUXUN_TRUSTED_PROXIES", 0),
@@ -86,6 +90,10 @@ def finalise(config: dict[str, Any]) -> None:
         raise ConfigError("ZHUXUN_SECRET_KEY must be at least 32 characters long")
     config.setdefault("JWT_SECRET_KEY", config["SECRET_KEY"])
     _check_webhook(config)
+    if config.get("ZHUXUN_EVALUATION", "request") not in ("request", "worker"):
+        raise ConfigError(
+            f"ZHUXUN_EVALUATION must be request or worker, not {config['ZHUXUN_EVALUATION']!r}"
+        )
 
 
 def _check_webhook(config: dict[str, Any]) -> None:

@@ -32,7 +32,7 @@ import threading
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -56,12 +56,26 @@ ONE_WEEK = timedelta(days=7)
 @dataclass(frozen=True)
 class Settings:
     """How entries are judged: the rule set, the evaluation date (None: today in China,
-    with today still open), how long a lease lasts and how many entries one round takes."""
+    with today still open), how long a lease lasts, how many entries one round takes, and
+    whether requests settle what they find (else only pulls, for the caller, and
+    `zhuxun worker`)."""
 
     ruleset: str
     as_of: date | None = None
     lease: timedelta = timedelta(minutes=2)
     batch: int = 2000
+    in_requests: bool = True
+
+
+def settings_from(config: Mapping[str, Any]) -> Settings:
+    """The settings of an app's configuration (ZHUXUN_RULESET, ZHUXUN_RULES_AS_OF,
+    ZHUXUN_EVALUATION)."""
+    as_of = config.get("ZHUXUN_RULES_AS_OF")
+    return Settings(
+        ruleset=str(config.get("ZHUXUN_RULESET") or "guangxi"),
+        as_of=date.fromisoformat(as_of) if as_of else None,
+        in_requests=config.get("ZHUXUN_EVALUATION", "request") == "request",
+    )
 
 
 @dataclass
@@ -122,16 +136,16 @@ class Stale:
 def stale_weeks(rows: Iterable[Any]) -> list[Stale]:
     """The doctor-weeks written records touch, before and after the write: a visit moved
     to another week leaves its old week to judge again too. `rows` have the attributes of
-    `server.store.WrittenRecord`."""
+    `server.records.sql_store.WrittenRecord`."""
     found: dict[tuple[str, date], Stale] = {}
     for row in rows:
         if row.collection not in (VISITS, LEAVE, TRAININGS) or not row.doctor_id:
             continue
         weeks = weeks_of(row.collection, row.data)
-        weeks += weeks_of(row.collection, getattr(row, "previous", None))
+        weeks += weeks_of(row.collection, row.previous)
         for week in weeks:
             found[(row.doctor_id, week)] = Stale(
-                row.doctor_id, week, getattr(row, "township_code", None), row.county_code
+                row.doctor_id, week, row.township_code, row.county_code
             )
     return list(found.values())
 
@@ -304,6 +318,8 @@ def settle(
             return report
         report.entries += len(entries)
         report.groups += 1
+    # Entries written again while they were judged stay, due at once for the next round.
+    _release(session, token)
     return report
 
 
@@ -398,6 +414,7 @@ __all__ = [
     "run_worker",
     "settle",
     "settle_own",
+    "settings_from",
     "stale_weeks",
     "weeks_of",
 ]

@@ -1,31 +1,43 @@
 """Flags on the server: evaluate the rules (`rules/`) over stored data, keep each flag with
 its history, and mirror it into the sync log so the doctor's device pulls it.
 
-After a push only the affected doctors and weeks are re-evaluated (`reevaluate`); place-
-and county-level rules (coverage, staffing), which depend on everybody's data, are judged
-by the full evaluation (`evaluate_all`, run after an import and by `zhuxun reevaluate`).
-What follows a push is `reevaluate_after_push`, which the HTTP layer calls with the app's
-ruleset and date (server/api/context.py). No Flask here.
+After a write only the doctor-weeks it touched are judged again: the write puts them in
+the evaluation queue (server/evaluation_queue.py) and whoever settles the queue calls
+`judge_entries`, which judges them on a window of the stored data (`judge`). Place- and
+county-level rules (coverage, staffing), which depend on everybody's data, are judged by
+the full evaluation (`evaluate_all`, run after an import and by `zhuxun reevaluate`). No
+Flask here.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, fields
 from datetime import UTC, date, datetime, timedelta
 from functools import cache
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, bindparam, insert, or_, select, update
+from sqlalchemy import ColumnElement, and_, bindparam, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
-from rules import Flag, RuleSet, evaluate, load_ruleset, load_scenario
+from rules import Flag, Place, RuleSet, Scenario, Visit, evaluate, load_ruleset, load_scenario
 from rules.periods import CHINA_TZ
-from server import webhooks
+from rules.scenario import trusted_scenario
+from rules.window import windowed_index
+from server import evaluation_queue, webhooks
 from server.actor import Actor
-from server.models import Assignment, Doctor, FlagHistory, FlagRecord, OrgUnit, SyncRecord
-from server.records.sql_store import RecordScope, SqlSyncStore, WrittenRecord
+from server.models import (
+    Assignment,
+    Doctor,
+    FlagHistory,
+    FlagRecord,
+    OrgUnit,
+    SyncRecord,
+    Training,
+)
+from server.models import Visit as VisitRow
+from server.records.sql_store import RecordScope, SqlSyncStore
 from sync.protocol import FLAGS, LEAVE, TRAININGS, VISITS
 
 log = logging.getLogger(__name__)
@@ -254,8 +266,11 @@ def store_flags(
     stored_where: ColumnElement[bool],
     *,
     cause: str,
+    before_commit: Callable[[Session], None] | None = None,
 ) -> FlagChanges:
-    """Replace the stored flags selected by `stored_where` with `flags`, recording history.
+    """Replace the stored flags selected by `stored_where` with `flags`, recording history;
+    `before_commit` runs in the same transaction (the evaluation queue removes the entries
+    judged, server/evaluation_queue.py).
 
     The flag rows, their history and their sync records are written with one executemany
     a table; only the scopes of new flags are looked up (their doctors and places)."""
@@ -351,6 +366,8 @@ def store_flags(
     )
     changes.keys += [r.key for r in touched]
     writer.finish()
+    if before_commit is not None:
+        before_commit(session)
     session.commit()
     return changes
 
@@ -378,37 +395,6 @@ def week_bounds(first: date, last: date) -> DateRange:
     return first - timedelta(days=first.weekday()), last + timedelta(days=6 - last.weekday())
 
 
-def reevaluate(
-    session: Session,
-    doctors: Iterable[str],
-    period: DateRange,
-    *,
-    ruleset: str,
-    as_of: date,
-    cause: str,
-) -> FlagChanges:
-    """Re-evaluate only `doctors` over the ISO weeks of `period` (after a push or edit)."""
-    doctor_ids = set(doctors)
-    if not doctor_ids:
-        return FlagChanges()
-    scenario = load_scenario(scenario_for(session, set(), doctor_ids))
-    weeks = week_bounds(*period)
-    flags = [
-        f
-        for f in evaluate(
-            scenario, as_of=as_of, ruleset=ruleset_named(ruleset), doctors=doctor_ids, period=weeks
-        )
-        if f.doctor is not None  # place-level flags need everybody's data: full evaluation
-    ]
-    session.rollback()  # end the read transaction; writing starts with the counter lock
-    stored = and_(
-        FlagRecord.doctor_id.in_(doctor_ids),
-        FlagRecord.scope_start <= weeks[1],
-        FlagRecord.scope_end >= weeks[0],
-    )
-    return store_flags(session, flags, stored, cause=cause)
-
-
 def evaluate_all(
     session: Session,
     *,
@@ -416,8 +402,10 @@ def evaluate_all(
     as_of: date,
     cause: str,
     counties: Iterable[str] | None = None,
+    today_open: bool = False,
 ) -> FlagChanges:
-    """Evaluate every rule for whole counties (after an import; `zhuxun reevaluate`)."""
+    """Evaluate every rule for whole counties (after an import; `zhuxun reevaluate`);
+    `today_open` for a live evaluation as of today (rules/engine.py)."""
     wanted = (
         set(counties)
         if counties is not None
@@ -426,7 +414,9 @@ def evaluate_all(
     total = FlagChanges()
     for county in sorted(wanted):
         scenario = load_scenario(scenario_for(session, {county}, None))
-        flags = evaluate(scenario, as_of=as_of, ruleset=ruleset_named(ruleset))
+        flags = evaluate(
+            scenario, as_of=as_of, ruleset=ruleset_named(ruleset), today_open=today_open
+        )
         session.rollback()
         stored = or_(
             FlagRecord.county_code == county,
@@ -437,49 +427,225 @@ def evaluate_all(
     return total
 
 
-def affected_by(rows: Iterable[WrittenRecord]) -> tuple[set[str], DateRange | None]:
-    """The doctors and the date span touched by written visit, leave and training records."""
-    doctors: set[str] = set()
-    first: date | None = None
-    last: date | None = None
-    for row in rows:
-        data = row.data or {}
-        if row.collection not in (VISITS, LEAVE, TRAININGS) or not row.doctor_id:
-            continue
-        try:
-            if row.collection == VISITS:
-                start = datetime.fromisoformat(data["check_in"]).date()
-                end = datetime.fromisoformat(data["check_out"]).date()
-            else:
-                start, end = date.fromisoformat(data["start"]), date.fromisoformat(data["end"])
-        except (KeyError, TypeError, ValueError):
-            continue
-        doctors.add(row.doctor_id)
-        first = start if first is None else min(first, start)
-        last = end if last is None else max(last, end)
-    return doctors, (first, last) if first and last else None
+# --- judging doctor-weeks on a window (the evaluation queue's judge, issue 14) ---------------
+#
+# What one judgement reads: the doctors, their assignments, leave and trainings (few, read
+# whole); their visits of the window (`visits` by doctor and local date, with the record from
+# `sync_records`), widened only while `posting.continuity` needs it (rules/window.py); the
+# places these name, with the places above them; and the county's first day (the earliest
+# visit, assignment or training start), which decides the years `training.*` judges. Records
+# are parsed as trusted (`rules.scenario.trusted_scenario`): they were validated on the way in.
+
+
+def _place_dicts(units: Iterable[Any]) -> list[dict[str, Any]]:
+    return [
+        {"code": u.code, "name": u.name, "level": u.level, "parent": u.parent_code,
+         "population": u.population, "has_clinic": u.has_clinic, "lat": u.lat, "lon": u.lon}
+        for u in units
+    ]  # fmt: skip
+
+
+def facts_of(session: Session, doctor_ids: list[str]) -> Scenario:
+    """Everything but visits for `doctor_ids`: the doctors, their assignments, leave and
+    trainings, and the places these name (with the places above them)."""
+    connection = session.connection()
+    doctors = connection.execute(
+        select(Doctor.id, Doctor.name, Doctor.qualification, Doctor.home_code).where(
+            Doctor.id.in_(doctor_ids)
+        )
+    ).all()
+    assignments = connection.execute(
+        select(
+            Assignment.id, Assignment.doctor_id, Assignment.kind, Assignment.places,
+            Assignment.start, Assignment.end, Assignment.slots,
+        ).where(Assignment.doctor_id.in_(doctor_ids))
+    ).all()  # fmt: skip
+    records = connection.execute(
+        select(SyncRecord.collection, SyncRecord.id, SyncRecord.data).where(
+            SyncRecord.doctor_id.in_(doctor_ids),
+            SyncRecord.collection.in_((LEAVE, TRAININGS)),
+            SyncRecord.deleted.is_(False),
+        )
+    )
+    sections: dict[str, list[dict[str, Any]]] = {LEAVE: [], TRAININGS: []}
+    for collection, record_id, data in records:
+        sections[collection].append({**data, "id": record_id})
+    named = {d.home_code for d in doctors} | {c for a in assignments for c in a.places or ()}
+    return trusted_scenario(
+        {
+            "places": _place_dicts(_places_with_parents(session, named)),
+            "doctors": [
+                {"id": d.id, "name": d.name, "qualification": d.qualification, "home": d.home_code}
+                for d in doctors
+            ],  # fmt: skip
+            "assignments": [
+                {
+                    "id": a.id,
+                    "doctor": a.doctor_id,
+                    "kind": a.kind,
+                    "places": a.places,
+                    "start": a.start.isoformat(),
+                    "end": a.end.isoformat() if a.end else None,
+                    "slots": a.slots or [],
+                }
+                for a in assignments
+            ],  # fmt: skip
+            "leave": sections[LEAVE],
+            "trainings": sections[TRAININGS],
+        }
+    )
+
+
+def visit_loader(session: Session, doctor_ids: list[str]) -> Callable[[date, date], list[Visit]]:
+    """Reads the doctors' live visits whose check-in local date is in [first, last]."""
+    typed = VisitRow.__table__.c
+    records = SyncRecord.__table__.c
+
+    def load(first: date, last: date) -> list[Visit]:
+        rows = session.connection().execute(
+            select(records.id, records.data)
+            .select_from(
+                VisitRow.__table__.join(
+                    SyncRecord.__table__,
+                    and_(records.collection == VISITS, records.id == typed.id),
+                )
+            )
+            .where(
+                typed.doctor_id.in_(doctor_ids),
+                typed.local_date >= first,
+                typed.local_date <= last,
+                records.deleted.is_(False),
+            )
+        )
+        return list(trusted_scenario({"visits": [{**d, "id": i} for i, d in rows]}).visits)
+
+    return load
+
+
+def place_loader(session: Session) -> Callable[[set[str]], list[Place]]:
+    def load(codes: set[str]) -> list[Place]:
+        units = _places_with_parents(session, codes)
+        return list(trusted_scenario({"places": _place_dicts(units)}).places)
+
+    return load
+
+
+def first_day_of(session: Session, county: str | None, as_of: date) -> date:
+    """The first day a full evaluation of `county` sees: its earliest visit (up to
+    `as_of`), assignment start or training start; each read with one indexed query."""
+    who = select(Doctor.id).where(Doctor.county_code == county).scalar_subquery()
+    connection = session.connection()
+    candidates = [as_of]
+    earliest_visit = connection.execute(
+        select(VisitRow.local_date)
+        .where(VisitRow.doctor_id.in_(who), VisitRow.deleted.is_(False))
+        .order_by(VisitRow.local_date)
+        .limit(1)
+    ).scalar()
+    earliest_assignment = connection.execute(
+        select(func.min(Assignment.start)).where(Assignment.doctor_id.in_(who))
+    ).scalar()
+    earliest_training = connection.execute(
+        select(func.min(Training.start)).where(
+            Training.doctor_id.in_(who), Training.deleted.is_(False)
+        )
+    ).scalar()
+    candidates += [d for d in (earliest_visit, earliest_assignment, earliest_training) if d]
+    return min(candidates)
+
+
+def judge(
+    session: Session,
+    doctors: list[str],
+    period: DateRange,
+    *,
+    county: str | None,
+    ruleset: str,
+    as_of: date | None,
+    cause: str,
+    before_commit: Callable[[Session], None] | None = None,
+) -> FlagChanges:
+    """Re-evaluate `doctors` over the weeks of `period` on a window, and store their flags
+    (place-level flags need everybody's data: the full evaluation judges them). `as_of`
+    None is a live evaluation: today in China, still open."""
+    live = as_of is None
+    day = as_of or today_in_china()
+    rules = ruleset_named(ruleset)
+    index = windowed_index(
+        facts_of(session, doctors),
+        visit_loader(session, doctors),
+        doctors=doctors,
+        period=period,
+        as_of=day,
+        ruleset=rules,
+        first_day=first_day_of(session, county, day),
+        load_places=place_loader(session),
+    )
+    flags = [
+        f
+        for f in evaluate(
+            Scenario(), as_of=day, ruleset=rules, doctors=doctors, period=period, index=index,
+            today_open=live,
+        )
+        if f.doctor is not None
+    ]  # fmt: skip
+    session.rollback()  # end the read transaction; writing starts with the counter lock
+    stored = and_(
+        FlagRecord.doctor_id.in_(doctors),
+        FlagRecord.scope_start <= period[1],
+        FlagRecord.scope_end >= period[0],
+    )
+    return store_flags(session, flags, stored, cause=cause, before_commit=before_commit)
+
+
+def judge_entries(
+    session: Session,
+    doctors: list[str],
+    period: DateRange,
+    *,
+    county: str | None,
+    cause: str,
+    settings: evaluation_queue.Settings,
+    before_commit: Callable[[Session], None] | None = None,
+) -> int:
+    """`judge` as the evaluation queue calls it (server/evaluation_queue.py `Judge`)."""
+    return judge(
+        session,
+        doctors,
+        period,
+        county=county,
+        ruleset=settings.ruleset,
+        as_of=settings.as_of,
+        cause=cause,
+        before_commit=before_commit,
+    ).total()
+
+
+def settle_stale(
+    session: Session,
+    evaluation: evaluation_queue.Settings,
+    own: ColumnElement[bool] | None = None,
+) -> evaluation_queue.Settled:
+    """Judge the flags writes left stale: everything due when requests settle the queue,
+    and, waiting for them if another process holds them, the entries `own` selects (the
+    caller's). The writes committed already: a failure is logged and left in the queue for
+    the next settler, never lost."""
+    report = evaluation_queue.Settled()
+    try:
+        if evaluation.in_requests:
+            report.add(evaluation_queue.settle(session, evaluation, judge_entries))
+        if own is not None:
+            report.add(evaluation_queue.settle_own(session, evaluation, judge_entries, own))
+    except Exception:  # noqa: BLE001 - derived data; see the docstring
+        session.rollback()
+        log.exception("settling the evaluation queue failed; the entries wait for the next")
+    return report
 
 
 def rules_as_of(configured: str | None) -> date:
     """The day the rules judge as of: the configured one (ZHUXUN_RULES_AS_OF, for demos and
     tests) or today in China."""
     return date.fromisoformat(configured) if configured else today_in_china()
-
-
-def reevaluate_after_push(
-    session: Session, rows: list[WrittenRecord], *, ruleset: str, as_of: date
-) -> None:
-    """Re-evaluate the flags of the doctor-weeks a push touched. The push is committed
-    already; a failure here is logged and repaired by the next evaluation, never lost.
-    (Approved weeks the push touched were reopened inside its transaction.)"""
-    doctors, period = affected_by(rows)
-    if not doctors or period is None:
-        return
-    try:
-        reevaluate(session, doctors, period, ruleset=ruleset, as_of=as_of, cause="push")
-    except Exception:  # noqa: BLE001 - derived data; see the docstring
-        session.rollback()
-        log.exception("flag re-evaluation failed for %s", sorted(doctors))
 
 
 # Filters of the flag list and the column each one filters.

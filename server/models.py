@@ -99,6 +99,9 @@ class Visit(Base):
     deleted: Mapped[bool] = mapped_column(Boolean, default=False)
     version: Mapped[int] = mapped_column(Integer)
 
+    # Rules on a window read a doctor's visits by date (server/flags.py, issue 14).
+    __table_args__ = (Index("ix_visits_doctor_day", "doctor_id", "local_date"),)
+
 
 class Leave(Base):
     __tablename__ = "leave"
@@ -301,3 +304,28 @@ class WebhookEvent(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
 
     __table_args__ = (Index("ix_webhook_events_due", "state", "next_attempt_at"),)
+
+
+class EvaluationEntry(Base):
+    """A doctor-week whose flags a committed write made stale, written in that write's
+    transaction and removed by the transaction that stores the week's new flags (the
+    durable evaluation queue, server/evaluation_queue.py). Written again while it waits,
+    its `generation` goes up: a settler removes only the generation it judged."""
+
+    __tablename__ = "evaluation_queue"
+    doctor_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    week: Mapped[date] = mapped_column(Date, primary_key=True)  # its Monday
+    county_code: Mapped[str | None] = mapped_column(String(32))
+    township_code: Mapped[str | None] = mapped_column(String(32))
+    generation: Mapped[int] = mapped_column(Integer, default=1)
+    cause: Mapped[str] = mapped_column(String(32))  # push | correction | leave decision
+    enqueued_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # A settler leases the entry until this time; another skips it meanwhile.
+    leased_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    lease: Mapped[str | None] = mapped_column(String(64))
+
+    __table_args__ = (
+        Index("ix_evaluation_queue_due", "leased_until"),
+        Index("ix_evaluation_queue_county", "county_code"),
+        Index("ix_evaluation_queue_township", "township_code"),
+    )

@@ -14,7 +14,7 @@ from flask.typing import ResponseReturnValue
 
 from server.actor import COUNTY_ADMIN, TOWNSHIP_REVIEWER
 from server.api.auth import current_actor, login_required
-from server.api.context import reevaluate_flags
+from server.api.context import evaluation
 from server.api.errors import ApiError
 from server.api.parsing import int_arg, json_body
 from server.extensions import db
@@ -250,10 +250,11 @@ def _decide_leave(decision: str) -> Callable[[str], ResponseReturnValue]:
     def view(leave_id: str) -> ResponseReturnValue:
         body = _body(optional=True)
         reason = review.text_field(body, "reason", required=decision == "refuse")
-        row = review.decide_leave(db.session, current_actor(), leave_id, decision, reason=reason)
-        answer = row_to_wire(row)
-        reevaluate_flags(db.session, [row])  # approved leave excuses duty days (RULES.md)
-        return jsonify(answer)
+        row = review.decide_leave(
+            db.session, current_actor(), leave_id, decision, reason=reason,
+            evaluation=evaluation(),
+        )  # fmt: skip
+        return jsonify(row_to_wire(row))
 
     view.__name__ = f"{decision}_leave"
     view.__doc__ = _LEAVE_DOCS[decision]

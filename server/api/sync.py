@@ -12,10 +12,10 @@ from typing import Any
 from flask import Blueprint, Response, current_app, jsonify, request
 from flask.typing import ResponseReturnValue
 
-from server import flags
+from server import evaluation_queue, flags
 from server.actor import COUNTY_ADMIN, TOWNSHIP_REVIEWER
 from server.api.auth import current_actor, login_required
-from server.api.context import reevaluate_flags
+from server.api.context import evaluation
 from server.api.errors import ApiError
 from server.api.parsing import int_arg, json_body
 from server.database import ping
@@ -23,13 +23,14 @@ from server.extensions import db
 from server.models import SyncRecord
 from server.records import service
 from server.records.sql_store import row_to_wire
-from server.review.workflow import reopen_weeks_touched
 from sync.clock import HybridLogicalClock
 from sync.protocol import (
     DEFAULT_PULL_LIMIT,
     DEVICE_COLLECTIONS,
     H_DEVICE_ID,
+    LANGUAGES,
     MAX_PULL_LIMIT,
+    Q_LANG,
     ErrorCode,
     Op,
     Status,
@@ -123,18 +124,12 @@ def push() -> ResponseReturnValue:
     return jsonify(_push(batch))
 
 
-def _push(batch: PushBatch) -> dict[str, Any]:
-    """Apply a batch as the caller: approved weeks it touches reopen in its transaction,
-    flags are re-evaluated after it commits."""
+def _push(batch: PushBatch, cause: str = evaluation_queue.PUSH) -> dict[str, Any]:
+    """Apply a batch as the caller, through the one push entry point."""
     with _clock_lock:
         clock = _server_clock()
     return service.push(
-        db.session,
-        current_actor(),
-        batch,
-        clock,
-        after_push=reevaluate_flags,
-        in_transaction=reopen_weeks_touched,
+        db.session, current_actor(), batch, clock, evaluation=evaluation(), cause=cause
     )
 
 
@@ -172,6 +167,14 @@ def pull() -> ResponseReturnValue:
     """
     limit = int_arg("limit", DEFAULT_PULL_LIMIT, 1, MAX_PULL_LIMIT)
     device_id = request.headers.get(H_DEVICE_ID)
+    lang = request.args.get(Q_LANG) or None
+    if lang is not None and lang not in LANGUAGES:
+        raise ApiError(
+            400,
+            ErrorCode.INVALID_REQUEST,
+            f"{Q_LANG} must be one of {', '.join(LANGUAGES)}",
+            errors={Q_LANG: [f"must be one of {', '.join(LANGUAGES)}"]},
+        )
     if device_id is not None and not valid_id(device_id):
         raise ApiError(
             400,
@@ -187,6 +190,8 @@ def pull() -> ResponseReturnValue:
             limit,
             device_id=device_id,
             max_bytes=current_app.config["ZHUXUN_MAX_PULL_BYTES"],
+            evaluation=evaluation(),
+            lang=lang,
         )
     except InvalidCursor as exc:
         raise ApiError(
@@ -379,7 +384,7 @@ def correct_record(collection: str, record_id: str) -> ResponseReturnValue:
     batch = PushBatch(
         device_id="server", batch_id=change.change_id, sent_at=None, clock=None, items=[change]
     )
-    result = _push(batch)["results"][0]
+    result = _push(batch, evaluation_queue.CORRECTION)["results"][0]
     if result["status"] == Status.REJECTED:
         raise ApiError(
             400,

@@ -16,6 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from forms import validate
+from server import evaluation_queue, flags
 from server.actor import Actor
 from server.models import Assignment, Doctor, OrgUnit, SyncRecord
 from server.records.projections import BatchProjection
@@ -26,8 +27,18 @@ from server.records.sql_store import (
     WrittenRecord,
     row_to_wire,
 )
+from server.review.workflow import reopen_weeks_touched
 from sync.clock import ClockDriftError, ClockFormatError, HLCTimestamp, HybridLogicalClock
-from sync.protocol import CONFLICTS, DEFAULT_MAX_PULL_BYTES, LEAVE, VISITS, ErrorCode, Op, Status
+from sync.protocol import (
+    CONFLICTS,
+    DEFAULT_MAX_PULL_BYTES,
+    FLAGS,
+    LEAVE,
+    VISITS,
+    ErrorCode,
+    Op,
+    Status,
+)
 from sync.records import Change, ChangeResult, PushBatch, rejected
 from sync.storage import encode_cursor
 
@@ -200,22 +211,27 @@ def clock_skew(sent_at: str | None, now: datetime) -> float | None:
     return round((sent - now).total_seconds(), 3)
 
 
-# Called after a push commits, with the written records, to re-evaluate their flags.
-AfterPush = Callable[[Session, list[WrittenRecord]], None]
+# Work done inside a push's own transaction, after its records are written (the audit entry
+# of a leave decision, server/review/workflow.py).
+InTransaction = Callable[[Session, list[WrittenRecord]], None]
 
 
 def push(
     session: Session,
     actor: Actor,
     batch: PushBatch,
-    clock: HybridLogicalClock,
+    clock: HybridLogicalClock | None,
     *,
-    after_push: AfterPush | None = None,
-    in_transaction: AfterPush | None = None,
+    evaluation: evaluation_queue.Settings | None = None,
+    cause: str = evaluation_queue.PUSH,
+    in_transaction: InTransaction | None = None,
 ) -> dict[str, Any]:
-    """Apply a batch. `in_transaction` runs inside the push's own transaction (work that must
-    commit with the records: reopening approved weeks); `after_push` after it committed
-    (derived work a later evaluation repairs if it fails: flags)."""
+    """Everything a push means, the one entry point for it (devices, a reviewer's correction,
+    a leave decision): validate, check references and scope, merge, store; in the same
+    transaction reopen the approved weeks it touches and put the doctor-weeks it made stale
+    in the evaluation queue (`in_transaction` adds the caller's own work there). After the
+    commit, with `evaluation` set to judge in requests, settle the queue: what is due, and
+    this push's own doctor-weeks before answering (server/evaluation_queue.py)."""
     now = datetime.now(UTC)
     prepared = prepare(session, actor, batch, now)
     # End the read transaction before writing: the write transaction must start with the
@@ -224,38 +240,46 @@ def push(
     valid = [item for item in prepared if isinstance(item, tuple)]
     skew = clock_skew(batch.sent_at, now)
     store = SqlSyncStore(session, projector=BatchProjection())
+
+    def in_the_push(session: Session, written: list[WrittenRecord]) -> None:
+        reopen_weeks_touched(session, written)
+        if in_transaction is not None:
+            in_transaction(session, written)
+
     applied = iter(
         store.apply_batch(
             valid,
             WriteContext(origin=actor.username, device_id=batch.device_id, clock_skew_s=skew),
             guard=actor.may_touch,
-            before_commit=in_transaction,
+            before_commit=in_the_push,
+            stale=cause,
         )
         if valid
         else []
     )
     results = [item if isinstance(item, ChangeResult) else next(applied) for item in prepared]
     # The batch is committed: nothing after this point may tell the device it failed, or
-    # its resend (answered from the stored results) would look failed too (issue 13).
-    if after_push is not None and store.written:
-        try:
-            after_push(session, store.written)
-        except Exception:  # noqa: BLE001 - derived work, repaired by the next evaluation
-            session.rollback()
-            log.exception("work after a committed push failed; the push stands")
-    if batch.clock:
-        # A far-off device clock is not merged: its skew is recorded on the records. Its
-        # form was checked by parse_push before anything was written.
-        with contextlib.suppress(ClockFormatError, ClockDriftError):
-            clock.receive(HLCTimestamp.decode(batch.clock), max_drift_ms=MAX_CLOCK_DRIFT_MS)
-    return {
+    # its resend (answered from the stored results) would look failed too (issue 13). The
+    # flags it made stale are settled here in request mode; settle_stale logs a failure and
+    # leaves the entries in the queue for the next settler (issue 14).
+    if evaluation is not None and evaluation.in_requests and store.written:
+        doctors = {row.doctor_id for row in store.written if row.doctor_id}
+        flags.settle_stale(session, evaluation, evaluation_queue.of_doctors(doctors))
+    answer: dict[str, Any] = {
         "batch_id": batch.batch_id,
         "server_time": now.isoformat().replace("+00:00", "Z"),
-        "clock": clock.now().encode(),
-        "clock_skew_s": skew,
-        "results": [r.to_wire(compact=batch.compact) for r in results],
-        "summary": {s.value: sum(1 for r in results if r.status is s) for s in Status},
     }
+    if clock is not None:
+        if batch.clock:
+            # A far-off device clock is not merged: its skew is recorded on the records. Its
+            # form was checked by parse_push before anything was written.
+            with contextlib.suppress(ClockFormatError, ClockDriftError):
+                clock.receive(HLCTimestamp.decode(batch.clock), max_drift_ms=MAX_CLOCK_DRIFT_MS)
+        answer["clock"] = clock.now().encode()
+    answer["clock_skew_s"] = skew
+    answer["results"] = [r.to_wire(compact=batch.compact) for r in results]
+    answer["summary"] = {s.value: sum(1 for r in results if r.status is s) for s in Status}
+    return answer
 
 
 @dataclass(frozen=True, slots=True)
@@ -303,11 +327,19 @@ def pull(
     *,
     device_id: str | None = None,
     max_bytes: int = DEFAULT_MAX_PULL_BYTES,
+    evaluation: evaluation_queue.Settings | None = None,
+    lang: str | None = None,
 ) -> PullPage:
     """The changes in the actor's scope after `cursor`: at most `limit`, and no more than
     `max_bytes` of JSON once there is one. With `device_id`, the records whose latest
     version that device pushed itself are left out (it holds them, at that version, from
-    its push answers) but passed by the cursor."""
+    its push answers) but passed by the cursor. With `evaluation`, the flags the caller's
+    writes left stale are judged first, so a push and then a pull bring the push's flags
+    in the same sync. With `lang`, a flag's explanation comes in that language only."""
+    if evaluation is not None:
+        own = evaluation_queue.in_scope(actor.doctor_id, actor.township_code, actor.county_code)
+        if own is not None:
+            flags.settle_stale(session, evaluation, own)
     store = SqlSyncStore(session)
     rows, next_cursor, has_more = store.rows_since(cursor, limit, actor.pull_filter())
     changes: list[str] = []
@@ -316,7 +348,10 @@ def pull(
     for index, row in enumerate(rows):
         if device_id and row.device_id == device_id and row.updated_by == actor.username:
             continue
-        text, problem = _servable_json(row_to_wire(row))
+        wire = row_to_wire(row)
+        if lang and row.collection == FLAGS and isinstance(wire["data"], dict):
+            wire["data"] = _in_language(wire["data"], lang)
+        text, problem = _servable_json(wire)
         if text is None:
             log.error(
                 "pull: %s %r (seq %s) cannot be sent: %s", row.collection, row.id, row.seq, problem
@@ -332,6 +367,14 @@ def pull(
         changes.append(text)
         size += len(text)
     return PullPage(changes, next_cursor, has_more, unservable)
+
+
+def _in_language(flag: dict[str, Any], lang: str) -> dict[str, Any]:
+    """A flag with its explanation in `lang` only (the device shows one; issue 14)."""
+    explanation = flag.get("explanation")
+    if not isinstance(explanation, dict) or lang not in explanation:
+        return flag
+    return {**flag, "explanation": {lang: explanation[lang]}}
 
 
 # --- reading records -----------------------------------------------------------------

@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, bindparam, insert, inspect, select, true, update
 from sqlalchemy.orm import Session
 
+from server import evaluation_queue
 from server.models import SyncApplied, SyncConflict, SyncCounter, SyncRecord
 from sync.merge import Action, decide
 from sync.protocol import CONFLICTS, ErrorCode, Op, Status
@@ -115,9 +116,14 @@ class WrittenRecord:
     doctor_id: str | None
     device_id: str | None
     updated_by: str | None
+    township_code: str | None = None
+    county_code: str | None = None
+    # The data the record held before this write (None for a new record): a visit moved to
+    # another week leaves its old week's flags stale too (server/evaluation_queue.py).
+    previous: JSON | None = None
 
     @classmethod
-    def of(cls, row: SyncRecord | _State) -> WrittenRecord:
+    def of(cls, row: SyncRecord | _State, previous: JSON | None = None) -> WrittenRecord:
         return cls(
             row.collection,
             row.id,
@@ -127,6 +133,9 @@ class WrittenRecord:
             row.doctor_id,
             row.device_id,
             row.updated_by,
+            row.township_code,
+            row.county_code,
+            previous,
         )
 
 
@@ -282,10 +291,13 @@ class SqlSyncStore(SyncStore):
         *,
         guard: Guard | None = None,
         before_commit: BeforeCommit | None = None,
+        stale: str | None = None,
     ) -> list[ChangeResult]:
         """Apply validated changes in one transaction; one result each, in order.
         `before_commit` runs inside that transaction, the counter lock held, with what was
-        written: work that must commit with the records or not at all.
+        written: work that must commit with the records or not at all. With `stale` (why:
+        push, correction, leave decision), the doctor-weeks the written records touch are
+        added to the evaluation queue in the same transaction.
 
         The stored rows of the batch are read with one query, the merge rule decides in
         Python, and the changed rows, their typed projections and the change-id answers
@@ -295,6 +307,7 @@ class SqlSyncStore(SyncStore):
         answered = self._answers(context.origin, [c.change_id for c, _ in items])
         states = self.load_states((c.collection, c.id) for c, _ in items)
         stored = set(states)
+        previous = {key: state.data for key, state in states.items()}
         dirty: dict[Key, _State] = {}
         applied: list[dict[str, Any]] = []
         results: list[ChangeResult] = []
@@ -333,7 +346,12 @@ class SqlSyncStore(SyncStore):
         writer.finish()
         # What was written, as plain values: the caller's after-commit work (flags, review)
         # needs it, and re-reading each row after the commit costs a SELECT a record.
-        self.written = [WrittenRecord.of(state) for state in dirty.values()]
+        self.written = [WrittenRecord.of(state, previous.get(key)) for key, state in dirty.items()]
+        if stale is not None:
+            # The doctor-weeks whose flags this write makes stale, in its own transaction:
+            # judged after the commit, never lost (server/evaluation_queue.py, issue 14).
+            evaluation_queue.enqueue(session, evaluation_queue.stale_weeks(self.written),
+                                     cause=stale)  # fmt: skip
         if before_commit is not None and self.written:
             before_commit(session, self.written)
         session.commit()

@@ -24,10 +24,10 @@ from sqlalchemy.orm import Session
 
 from forms.definitions import PERIOD_EARLIEST, PERIOD_LATEST, within_period_bounds
 from rules.periods import DateRange, label_range, week_label, week_start
-from server import webhooks
+from server import evaluation_queue, webhooks
 from server.actor import Actor
 from server.errors import DomainError, InvalidInput, NotFound, WrongState
-from server.flags import EXCUSED, OPEN, flag_body
+from server.flags import EXCUSED, OPEN, flag_body, settle_stale
 from server.models import (
     AuditEntry,
     Doctor,
@@ -528,7 +528,13 @@ def excuse_flag(session: Session, actor: Actor, key: str, *, reason: str) -> dic
 
 
 def decide_leave(
-    session: Session, actor: Actor, leave_id: str, decision: str, *, reason: str | None
+    session: Session,
+    actor: Actor,
+    leave_id: str,
+    decision: str,
+    *,
+    reason: str | None,
+    evaluation: evaluation_queue.Settings | None = None,
 ) -> SyncRecord:
     """Approve or refuse a leave request: a new server version of the leave record, with
     the reviewer as origin, so it syncs to the doctor. Returns the written record."""
@@ -576,6 +582,9 @@ def decide_leave(
         [(change, scope)],
         WriteContext(origin=actor.username, device_id="server"),
         guard=actor.may_touch,
+        # Approved leave excuses duty days (RULES.md): its weeks are judged again, through
+        # the evaluation queue like every write's.
+        stale=evaluation_queue.LEAVE_DECISION,
     )
     if result.status is Status.CONFLICT:
         raise WrongState(
@@ -583,6 +592,8 @@ def decide_leave(
         )
     if result.status is not Status.ACCEPTED:
         raise WrongState(f"the leave decision was {result.status}: {result.errors}")
+    if evaluation is not None and evaluation.in_requests:
+        settle_stale(session, evaluation, evaluation_queue.of_doctors([row.doctor_id or ""]))
     written = session.get(SyncRecord, (LEAVE, leave_id))
     assert written is not None
     return written

@@ -20,7 +20,7 @@ from markupsafe import Markup
 from rules.periods import week_label, week_start
 from server import summaries
 from server.actor import COUNTY_ADMIN, TOWNSHIP_REVIEWER
-from server.api.context import reevaluate_flags, rules_as_of
+from server.api.context import evaluation, rules_as_of
 from server.errors import InvalidInput
 from server.extensions import db
 from server.review import overview as review_overview
@@ -144,7 +144,8 @@ def decide_leave(doctor: str, week: str) -> ResponseReturnValue:
     decision = fields.get("decision", "")
     assert leave is not None
     reason = review.text_field(fields, "reason", required=decision == "refuse")
-    row = review.decide_leave(db.session, g.actor, leave, decision, reason=reason)
-    reevaluate_flags(db.session, [row])  # approved leave excuses duty days, as in the API
+    review.decide_leave(
+        db.session, g.actor, leave, decision, reason=reason, evaluation=evaluation()
+    )
     flash(_("Leave approved.") if decision == "approve" else _("Leave refused."), "ok")
     return _back_to_week(doctor, week)

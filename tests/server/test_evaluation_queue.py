@@ -5,12 +5,13 @@ on data older than the write."""
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 from click.testing import CliRunner
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from tests.builders import make_change, posting_day, visit_data
 
@@ -54,20 +55,17 @@ def flag_keys(app: Any, doctor: str) -> set[str]:
 
 
 def settle(app: Any, judge: Any = None, **kwargs: Any) -> Any:
-    from server.records.evaluation import evaluation_settings
-
     from server import evaluation_queue
     from server.extensions import db
-    from server.rules_window import judge_entries
+    from server.flags import judge_entries
 
     with app.app_context():
-        return evaluation_queue.settle(
-            db.session, evaluation_settings(app.config), judge or judge_entries, **kwargs
-        )
+        settings = evaluation_queue.settings_from(app.config)
+        return evaluation_queue.settle(db.session, settings, judge or judge_entries, **kwargs)
 
 
 def test_a_push_leaves_its_doctor_weeks_in_the_queue_and_the_worker_judges_them(
-    api: Any, app: Any
+    api: Any, app: Any, monkeypatch: Any
 ) -> None:
     api("d2").push(*(make_change(posting_day(day)) for day in (5, 6, 7, 8)))
     assert queue(app) == [("D2", WEEK, 1)]
@@ -75,7 +73,14 @@ def test_a_push_leaves_its_doctor_weeks_in_the_queue_and_the_worker_judges_them(
 
     from server.cli import cli
 
-    result = CliRunner().invoke(cli, ["worker", "--once"], obj=app)
+    url = app.config["SQLALCHEMY_DATABASE_URI"]
+    connect_args = app.config.get("SQLALCHEMY_ENGINE_OPTIONS", {}).get("connect_args")
+    if connect_args:  # the test's PostgreSQL schema, in the URL the CLI reads
+        url += "?options=" + quote(connect_args["options"].replace(" ", ""))
+    monkeypatch.setenv("ZHUXUN_DATABASE_URL", url)
+    monkeypatch.setenv("ZHUXUN_ENV", "development")
+    monkeypatch.setenv("ZHUXUN_RULES_AS_OF", AS_OF)
+    result = CliRunner().invoke(cli, ["worker", "--once"])
     assert result.exit_code == 0, result.output
     assert "1 doctor-week" in result.output
     assert queue(app) == []
@@ -106,7 +111,7 @@ def test_pushes_of_several_doctors_are_judged_once_together(api: Any, app: Any) 
     assert [(d, w) for d, w, _ in queue(app)] == [("D1", WEEK), ("D2", WEEK)]
     calls: list[list[str]] = []
 
-    from server.rules_window import judge_entries
+    from server.flags import judge_entries
 
     def spy(session: Any, doctors: list[str], period: Any, **kwargs: Any) -> int:
         calls.append(doctors)
@@ -123,7 +128,7 @@ def test_a_doctor_week_written_again_while_it_is_judged_stays_for_the_next_round
 ) -> None:
     d2 = api("d2")
     d2.push(make_change(posting_day(5)))
-    from server.rules_window import judge_entries
+    from server.flags import judge_entries
 
     def meanwhile(session: Any, doctors: list[str], period: Any, **kwargs: Any) -> int:
         d2.push(make_change(posting_day(6)))  # commits while this judgement runs
@@ -149,21 +154,23 @@ def test_a_failed_evaluation_keeps_its_entries_due(api: Any, app: Any) -> None:
 
 
 def test_a_lease_that_ran_out_is_taken_over(api: Any, app: Any) -> None:
-    from server.records.evaluation import evaluation_settings
-
-    from server import evaluation_queue
     from server.extensions import db
+    from server.models import EvaluationEntry
 
     api("d2").push(make_change(posting_day(5)))
+
+    def killed(*args: Any, **kwargs: Any) -> int:
+        raise KeyboardInterrupt  # the settler's process dies while it judges
+
+    with pytest.raises(KeyboardInterrupt):
+        settle(app, killed)
+    assert settle(app).entries == 0  # still leased to the dead settler
     with app.app_context():
-        settings = evaluation_settings(app.config)
-        # A settler leases the entry and dies before judging it.
-        _, leased = evaluation_queue._lease(db.session, settings, None, 10)
-        assert len(leased) == 1
-    assert settle(app).entries == 0  # held by the dead settler's lease
-    with app.app_context():
-        expired = evaluation_queue.Settings(settings.ruleset, settings.as_of, -timedelta(1))
-        _, leased = evaluation_queue._lease(db.session, expired, None, 10)
+        db.session.rollback()
+        db.session.execute(
+            update(EvaluationEntry).values(leased_until=datetime.now(UTC) - timedelta(seconds=1))
+        )  # its lease runs out
+        db.session.commit()
     assert settle(app).entries == 1
     assert queue(app) == []
 
@@ -196,6 +203,8 @@ def test_a_correction_and_a_leave_decision_go_through_the_queue(api: Any, app: A
     )
     d2.push(leave)
     settle(app)
-    approved = admin.http.post(admin.url(f"/leave/{leave['id']}/approve"), json={}, timeout=30)
+    approved = admin.http.post(
+        admin.url(f"/review/leave/{leave['id']}/approve"), json={}, timeout=30
+    )
     assert approved.status_code == 200, approved.text
     assert queue(app) == [("D2", WEEK, 1)]
