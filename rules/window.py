@@ -106,12 +106,14 @@ def windowed_index(
     period: DateRange,
     as_of: date,
     ruleset: RuleSet,
-    first_day: date | None = None,
+    first_day: date | Callable[[], date] | None = None,
     load_places: PlaceLoader | None = None,
 ) -> Index:
     """An Index of `facts` (everything but visits) and the visits judging `doctors` over
     `period` needs, read with `load_visits`; `first_day` is the earliest day of the whole
-    data the full evaluation would see (its earliest visit, assignment or training).
+    data the full evaluation would see (its earliest visit, assignment or training), or a
+    function that reads it, called only when it matters: when the window's own first day
+    is in a later year than the period's start (`training.*` judges the years from it).
     `load_places` reads the places the visits name that `facts` does not hold."""
     wanted = set(doctors)
     monthly = any(a.kind == PATROL and a.doctor in wanted for a in facts.assignments)
@@ -133,8 +135,9 @@ def windowed_index(
         if wider[1] > window[1]:
             visits.update((v.id, v) for v in load_visits(window[1] + ONE_DAY, wider[1]))
         window = wider
-    if first_day is not None:
-        index.first_day = min(index.first_day, first_day)
+    if first_day is not None and index.first_day.year > period[0].year:
+        whole = first_day() if callable(first_day) else first_day
+        index.first_day = min(index.first_day, whole)
     return index
 
 

@@ -165,6 +165,8 @@ def worker_command(once: bool, idle: float, batch: int) -> None:
             + (f"; failed for {', '.join(report.failed)}" if report.failed else ""),
         )
 
+    mode = "once" if once else f"until stopped, looking every {idle:g} s when idle"
+    click.echo(f"worker: judging the flags writes left stale, {mode}")
     with app.app_context():
         try:
             total = evaluation_queue.run_worker(

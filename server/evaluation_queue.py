@@ -290,6 +290,8 @@ def settle(
 ) -> Settled:
     """Lease the due entries (those `where` selects), judge them coalesced, remove them."""
     report = Settled()
+    if not _any_due(session, where):  # a read: finding nothing writes nothing
+        return report
     token, leased = _lease(session, settings, where, limit or settings.batch)
     if not leased:
         return report
@@ -297,9 +299,21 @@ def settle(
         doctors = sorted({e.doctor_id for e in entries})
         cause = ", ".join(sorted({e.cause for e in entries}))
         params = [{"d": e.doctor_id, "w": e.week, "g": e.generation} for e in entries]
+        keys = [(e.doctor_id, e.week) for e in entries]
 
-        def remove(session: Session, params: list[dict[str, Any]] = params) -> None:
+        def remove(
+            session: Session,
+            params: list[dict[str, Any]] = params,
+            keys: list[tuple[str, date]] = keys,
+        ) -> None:
             session.execute(_REMOVE, params)
+            # Entries written again while they were judged stay, due at once for the next
+            # round (in this transaction: no commit of its own).
+            session.execute(
+                update(_QUEUE)
+                .where(_QUEUE.c.lease == token, tuple_(_QUEUE.c.doctor_id, _QUEUE.c.week).in_(keys))
+                .values(leased_until=None, lease=None)
+            )
 
         try:
             report.flag_changes += judge(
@@ -318,8 +332,6 @@ def settle(
             return report
         report.entries += len(entries)
         report.groups += 1
-    # Entries written again while they were judged stay, due at once for the next round.
-    _release(session, token)
     return report
 
 
@@ -335,13 +347,27 @@ def settle_own(
     """Settle the entries `where` selects (a caller's own, before a pull), and wait up to
     `wait` seconds for those another process holds: when this returns, the caller's flags
     are judged on every write committed before it began, unless that took longer."""
-    report = settle(session, settings, judge, where=where)
+    report = Settled()
     deadline = time.monotonic() + wait
-    while pending(session, where) and time.monotonic() < deadline:
-        time.sleep(poll)
+    while pending(session, where):
         report.add(settle(session, settings, judge, where=where))
+        if not pending(session, where) or time.monotonic() >= deadline:
+            break
+        time.sleep(poll)  # held by another settler: wait for it
     session.rollback()
     return report
+
+
+def _any_due(session: Session, where: ColumnElement[bool] | None) -> bool:
+    now = datetime.now(UTC)
+    query = select(_QUEUE.c.doctor_id).where(
+        or_(_QUEUE.c.leased_until.is_(None), _QUEUE.c.leased_until < now)
+    )
+    if where is not None:
+        query = query.where(where)
+    found = session.execute(query.limit(1)).first() is not None
+    session.rollback()
+    return found
 
 
 def pending(session: Session, where: ColumnElement[bool] | None = None) -> int:

@@ -578,7 +578,7 @@ def judge(
         period=period,
         as_of=day,
         ruleset=rules,
-        first_day=first_day_of(session, county, day),
+        first_day=lambda: first_day_of(session, county, day),
         load_places=place_loader(session),
     )
     flags = [
