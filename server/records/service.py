@@ -264,7 +264,11 @@ def push(
     # leaves the entries in the queue for the next settler (issue 14).
     if evaluation is not None and evaluation.in_requests and store.written:
         doctors = {row.doctor_id for row in store.written if row.doctor_id}
-        flags.settle_stale(session, evaluation, evaluation_queue.of_doctors(doctors))
+        try:
+            flags.settle_stale(session, evaluation, evaluation_queue.of_doctors(doctors))
+        except Exception:  # noqa: BLE001 - derived work: the queue keeps what was not judged
+            session.rollback()
+            log.exception("work after a committed push failed; the push stands")
     answer: dict[str, Any] = {
         "batch_id": batch.batch_id,
         "server_time": now.isoformat().replace("+00:00", "Z"),
@@ -339,7 +343,11 @@ def pull(
     if evaluation is not None:
         own = evaluation_queue.in_scope(actor.doctor_id, actor.township_code, actor.county_code)
         if own is not None:
-            flags.settle_stale(session, evaluation, own)
+            try:
+                flags.settle_stale(session, evaluation, own)
+            except Exception:  # noqa: BLE001 - derived work: the pull answers all the same
+                session.rollback()
+                log.exception("judging the caller's flags before a pull failed; pulling on")
     store = SqlSyncStore(session)
     rows, next_cursor, has_more = store.rows_since(cursor, limit, actor.pull_filter())
     changes: list[str] = []

@@ -572,7 +572,7 @@ def test_work_after_the_commit_that_fails_does_not_fail_the_push_or_its_resend(
     def broken(*_args: Any, **_kwargs: Any) -> Any:
         raise RuntimeError("evaluation broke after the commit")
 
-    monkeypatch.setattr(flags, "reevaluate", broken)
+    monkeypatch.setattr(flags, "judge_entries", broken)
     d1 = client("d1")
     change = make_change()
     caplog.set_level(logging.ERROR)
@@ -586,12 +586,12 @@ def test_work_after_the_commit_that_fails_does_not_fail_the_push_or_its_resend(
 def test_an_after_push_hook_that_raises_does_not_fail_the_stored_push(
     client: Any, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    from server.api import sync as sync_api
+    from server import flags
 
     def broken(*_args: Any, **_kwargs: Any) -> None:
         raise RuntimeError("the hook broke after the commit")
 
-    monkeypatch.setattr(sync_api, "reevaluate_flags", broken)
+    monkeypatch.setattr(flags, "settle_stale", broken)
     d1 = client("d1")
     change = make_change()
     caplog.set_level(logging.ERROR)
