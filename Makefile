@@ -51,6 +51,7 @@ bench: $(STAMP) bench-env ## full benchmarks (about an hour; PostgreSQL at 127.0
 	$(BIN)/python bench/bench_pull.py --chart
 	$(BIN)/python bench/bench_kinto.py
 	$(BIN)/python bench/bench_memory.py
+	$(BIN)/python bench/bench_counter.py
 
 bench-short: $(STAMP) ## benchmark smoke run (a few minutes, no peers; fails on errors, never on speed)
 	$(BIN)/python bench/bench_rules.py --short
@@ -58,6 +59,7 @@ bench-short: $(STAMP) ## benchmark smoke run (a few minutes, no peers; fails on 
 	$(BIN)/python bench/bench_wire.py --short
 	$(BIN)/python bench/bench_pull.py --short
 	$(BIN)/python bench/bench_memory.py --short
+	$(BIN)/python bench/bench_counter.py --short
 
 clean: ## remove the environment and build leftovers
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache .mypy_cache

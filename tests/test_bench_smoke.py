@@ -61,3 +61,11 @@ def test_the_memory_benchmark_measures_the_client_and_the_workers() -> None:
     out = run_bench("bench_memory.py", "--outbox", "300", "--devices", "5")
     assert "client syncing a 300-visit outbox" in out
     assert "server worker, 5 devices syncing at once" in out
+
+
+@pytest.mark.slow
+@pytest.mark.postgres
+def test_the_counter_benchmark_measures_one_counter_against_a_counter_a_county() -> None:
+    out = run_bench("bench_counter.py", "--short", "--seconds", "0.3", "--no-http")
+    assert "| 16 | one counter |" in out and "| 16 | a counter a county |" in out
+    assert "at 16 clients: one counter" in out
