@@ -153,6 +153,12 @@ def pull() -> ResponseReturnValue:
             type: integer
             minimum: 1
             maximum: 5000
+        - name: lang
+          in: query
+          description: a flag's explanation in this language only (the device shows one)
+          schema:
+            type: string
+            enum: [zh, en]
         - name: X-Device-Id
           in: header
           description: leave out the records this device pushed itself
