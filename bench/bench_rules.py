@@ -11,7 +11,8 @@ visits; short: 100 doctors x 8 weeks) is imported into a SQLite file with the im
    assignments, every live visit, leave and training record) fetched with the plain
    sqlite3 driver and their JSON decoded: the floor of reading them into Python;
 2. **full**: `server.flags.evaluate_all`, what `zhuxun import` and `zhuxun reevaluate` run:
-   read through SQLAlchemy, parse (`rules.load_scenario`), evaluate every rule, store every
+   read through SQLAlchemy, parse (`rules.scenario.trusted_scenario`: stored records were
+   validated on the way in), evaluate every rule, store every
    flag with its history and sync record; timed by step;
 3. **incremental**: one push of 500 new visits by 50 doctors in the last two weeks is
    written as a push writes it (`SqlSyncStore.apply_batch`, the doctor-weeks it makes stale
@@ -37,6 +38,7 @@ from datetime import date, datetime, timedelta, timezone
 import common
 
 from rules import evaluate, load_scenario
+from rules.scenario import trusted_scenario
 
 START = date(2025, 1, 6)
 CHINA = timezone(timedelta(hours=8))
@@ -149,8 +151,8 @@ def main() -> int:
             data = scenario_for(session, {county}, None)
             steps["read (SQLAlchemy)"] = time.perf_counter() - t
             t = time.perf_counter()
-            parsed = load_scenario(data)
-            steps["parse (load_scenario)"] = time.perf_counter() - t
+            parsed = trusted_scenario(data)
+            steps["parse (trusted_scenario)"] = time.perf_counter() - t
             t = time.perf_counter()
             flags = evaluate(parsed, as_of=as_of, ruleset=ruleset_named(ruleset))
             steps["evaluate (rules)"] = time.perf_counter() - t

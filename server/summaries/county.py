@@ -14,9 +14,10 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from rules import Index, RuleSet, Scenario, load_scenario
+from rules import Index, RuleSet, Scenario
 from rules.model import Place
 from rules.periods import week_label, week_start
+from rules.scenario import trusted_scenario
 from server.actor import COUNTY_ADMIN, TOWNSHIP_REVIEWER, Actor
 from server.errors import Forbidden, NotFound
 from server.flags import scenario_for
@@ -95,7 +96,7 @@ def county_scenario(session: Session, county: str) -> Scenario:
         if kept is not None and kept[0] is engine and kept[1] == counter:
             _SCENARIOS.move_to_end(key)
             return kept[2]
-    data = load_scenario(scenario_for(session, {county}, None))
+    data = trusted_scenario(scenario_for(session, {county}, None))  # validated when stored
     with _scenarios_lock:
         _SCENARIOS[key] = (engine, counter, data)  # the engine itself: its id is not reused
         _SCENARIOS.move_to_end(key)
