@@ -350,9 +350,10 @@ def settle_own(
     report = Settled()
     deadline = time.monotonic() + wait
     while pending(session, where):
-        report.add(settle(session, settings, judge, where=where))
-        if not pending(session, where) or time.monotonic() >= deadline:
-            break
+        round_ = settle(session, settings, judge, where=where)
+        report.add(round_)
+        if round_.failed or not pending(session, where) or time.monotonic() >= deadline:
+            break  # a failure is logged and left for the next settler, not retried here
         time.sleep(poll)  # held by another settler: wait for it
     session.rollback()
     return report
