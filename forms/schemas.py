@@ -277,10 +277,15 @@ class CompiledForm:
     checks: tuple[_Check, ...]
 
 
-@cache
 def compiled(collection: str, version: int | None) -> CompiledForm:
-    """The checks of a form version, built once; keyed by collection and version (the
-    latest version for None), never by hashing the definition."""
+    """The checks of a form version (the latest for None), built once; cached by collection
+    and version, never by hashing the definition."""
+    form = form_for(collection, version)
+    return _compiled(form.collection, form.version)
+
+
+@cache
+def _compiled(collection: str, version: int) -> CompiledForm:
     form = form_for(collection, version)
     return CompiledForm(
         form,

@@ -127,6 +127,5 @@ def test_a_visit_is_normalised_once_times_as_iso_text_numbers_as_numbers() -> No
 
 
 def test_the_schema_cache_is_keyed_by_form_name_and_version_not_by_the_definition() -> None:
-    assert compiled("visits", 1) is compiled("visits", 1)
-    assert compiled.cache_info().currsize >= 1  # type: ignore[attr-defined]
+    assert compiled("visits", 1) is compiled("visits", 1) is compiled("visits", None)
     assert schema_for(VISIT_V1) is schema_for(VISIT_V1)
