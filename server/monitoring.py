@@ -1,0 +1,279 @@
+"""`/metrics` in Prometheus' text format and `/health/live`, `/health/ready` (issue 15;
+docs/operations.md, "What to monitor").
+
+Counters and histograms (prometheus-client) count what each process did: pushes and pulls
+with their latency, records by outcome and code, conflicts, failed sign-ins. Under gunicorn
+every worker is a process of its own, so with several workers the client's multiprocess
+mode is on (PROMETHEUS_MULTIPROC_DIR, which `zhuxun serve` sets and empties at start): each
+worker writes its values to files there, and a scrape of any worker adds them all up.
+
+Gauges of the database's state (the webhook and evaluation queues' depth, open flags by
+rule, open conflicts, devices) are read from the database at scrape time, so every worker
+answers them alike.
+
+Readiness: the database answers and its schema is at the migrations' head; liveness: the
+process answers (nothing else, so a database outage does not get workers restarted).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from flask import Blueprint, Response, current_app, jsonify, request
+from flask.typing import ResponseReturnValue
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+from sqlalchemy import func, select, text
+
+from server.extensions import db
+
+log = logging.getLogger(__name__)
+
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+# The process's own metrics live in this registry, not the library's global default, so
+# importing the module twice in tests or beside other libraries adds nothing elsewhere.
+REGISTRY = CollectorRegistry(auto_describe=True)
+
+# Sync over 2G takes seconds; a push of 2,000 changes on a busy SQLite can take tens.
+_SECONDS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
+
+PUSHES = Counter(
+    "zhuxun_sync_pushes", "Push requests answered, by outcome", ["outcome"], registry=REGISTRY
+)
+PUSH_SECONDS = Histogram(
+    "zhuxun_sync_push_seconds", "Time to answer a push", buckets=_SECONDS, registry=REGISTRY
+)
+PULLS = Counter(
+    "zhuxun_sync_pulls", "Pull requests answered, by outcome", ["outcome"], registry=REGISTRY
+)
+PULL_SECONDS = Histogram(
+    "zhuxun_sync_pull_seconds", "Time to answer a pull page", buckets=_SECONDS, registry=REGISTRY
+)
+RECORDS = Counter(
+    "zhuxun_sync_records",
+    "Pushed changes by result status (accepted, duplicate, conflict, rejected) and error code",
+    ["collection", "status", "code"],
+    registry=REGISTRY,
+)
+CONFLICTS = Counter(
+    "zhuxun_sync_conflicts", "Pushed changes that ended in a conflict", registry=REGISTRY
+)
+LOGIN_FAILURES = Counter(
+    "zhuxun_login_failures",
+    "Failed sign-ins (wrong password, unknown or inactive user, revoked device)",
+    ["via"],
+    registry=REGISTRY,
+)
+DEVICE_REFUSALS = Counter(
+    "zhuxun_device_refusals", "Syncs refused because the device is revoked", registry=REGISTRY
+)
+
+bp = Blueprint("monitoring", __name__)
+
+
+# --- counting ---------------------------------------------------------------------------
+
+
+def observe_push(seconds: float, results: Iterable[dict[str, Any]], *, outcome: str = "ok") -> None:
+    PUSHES.labels(outcome).inc()
+    PUSH_SECONDS.observe(seconds)
+    for result in results:
+        status = str(result.get("status", ""))
+        RECORDS.labels(
+            str(result.get("collection") or ""), status, str(result.get("code") or "")
+        ).inc()
+        if status == "conflict":
+            CONFLICTS.inc()
+
+
+def observe_pull(seconds: float, *, outcome: str = "ok") -> None:
+    PULLS.labels(outcome).inc()
+    PULL_SECONDS.observe(seconds)
+
+
+def login_failed(via: str) -> None:
+    LOGIN_FAILURES.labels(via).inc()
+
+
+@contextmanager
+def timed() -> Iterator[Callable[[], float]]:
+    """`with timed() as elapsed: …; elapsed()` — seconds since the block began."""
+    start = time.perf_counter()
+    yield lambda: time.perf_counter() - start
+
+
+# --- the database's state, read at scrape time ------------------------------------------
+
+# Other queues whose depth /metrics shows: name → a function of the session giving the
+# number of items waiting. The webhook queue is here from the start; the evaluation queue
+# (issue 14) adds itself with `queue_depth_source("evaluation", …)`.
+QUEUE_DEPTHS: dict[str, Callable[[Any], int]] = {}
+
+
+def queue_depth_source(name: str, count: Callable[[Any], int]) -> None:
+    QUEUE_DEPTHS[name] = count
+
+
+def _webhook_depth(session: Any) -> int:
+    from server.models import WebhookEvent
+
+    return int(
+        session.scalar(
+            select(func.count()).select_from(WebhookEvent).where(WebhookEvent.state == "pending")
+        )
+        or 0
+    )
+
+
+queue_depth_source("webhook", _webhook_depth)
+
+
+class DatabaseState(Collector):
+    """Gauges read from the database when scraped (inside the request's app context)."""
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        from server.models import FlagRecord, SyncConflict
+
+        session = db.session
+        queues = GaugeMetricFamily(
+            "zhuxun_queue_depth", "Items waiting in a work queue", labels=["queue"]
+        )
+        for name, count in sorted(QUEUE_DEPTHS.items()):
+            try:
+                queues.add_metric([name], count(session))
+            except Exception:  # noqa: BLE001 - one queue's table missing must not hide the rest
+                session.rollback()
+                log.exception("queue depth of %s unavailable", name)
+        yield queues
+        flags = GaugeMetricFamily("zhuxun_open_flags", "Open flags by rule", labels=["rule"])
+        rows = session.execute(
+            select(FlagRecord.rule, func.count())
+            .where(FlagRecord.state == "open")
+            .group_by(FlagRecord.rule)
+            .order_by(FlagRecord.rule)
+        )
+        for rule, count in rows:
+            flags.add_metric([rule], count)
+        yield flags
+        yield GaugeMetricFamily(
+            "zhuxun_open_conflicts",
+            "Conflicts waiting for a person to settle them",
+            value=session.scalar(
+                select(func.count()).select_from(SyncConflict).where(SyncConflict.status == "open")
+            )
+            or 0,
+        )
+        devices = _device_counts(session)
+        if devices is not None:
+            family = GaugeMetricFamily("zhuxun_devices", "Registered devices", labels=["state"])
+            for state, count in sorted(devices.items()):
+                family.add_metric([state], count)
+            yield family
+
+
+def _device_counts(session: Any) -> dict[str, int] | None:
+    try:
+        from server.accounts import count_devices
+    except ImportError:  # the device registry not there (yet): no gauge
+        return None
+    return count_devices(session)
+
+
+def _registry() -> CollectorRegistry:
+    """What a scrape reports: every process's metrics in multiprocess mode, this one's
+    otherwise; and the database's state."""
+    if os.environ.get(MULTIPROC_ENV):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+    else:
+        registry = CollectorRegistry()
+        registry.register(_Own())
+    registry.register(DatabaseState())
+    return registry
+
+
+class _Own(Collector):
+    def collect(self) -> Iterable[Any]:
+        return REGISTRY.collect()
+
+
+def prepare_multiprocess_dir(path: str | os.PathLike[str]) -> Path:
+    """Create the directory and empty it of an earlier run's files (a counter of a
+    previous server run would otherwise be added to this one's). Call before workers
+    start, and before prometheus_client is imported in them."""
+    directory = Path(path)
+    directory.mkdir(parents=True, exist_ok=True)
+    for stale in directory.glob("*.db"):
+        stale.unlink()
+    return directory
+
+
+# --- the endpoints -----------------------------------------------------------------------
+
+
+@bp.get("/metrics")
+def metrics() -> ResponseReturnValue:
+    token = current_app.config.get("ZHUXUN_METRICS_TOKEN")
+    if token and request.headers.get("Authorization") != f"Bearer {token}":
+        from server.errors import ApiError
+        from sync.protocol import ErrorCode
+
+        raise ApiError(401, ErrorCode.UNAUTHORIZED, "send the metrics token (Bearer)")
+    body = generate_latest(_registry())
+    return Response(
+        body, mimetype=CONTENT_TYPE_LATEST.split(";")[0], content_type=CONTENT_TYPE_LATEST
+    )
+
+
+@bp.get("/health/live")
+def live() -> ResponseReturnValue:
+    """The process answers requests. Nothing else is checked."""
+    return jsonify({"status": "ok"})
+
+
+@bp.get("/health/ready")
+def ready() -> ResponseReturnValue:
+    """Send traffic here: the database answers and its schema is current."""
+    checks: dict[str, Any] = {}
+    try:
+        db.session.execute(text("SELECT 1"))
+        checks["database"] = "ok"
+    except Exception as exc:  # noqa: BLE001 - any failure means not ready; say which
+        db.session.rollback()
+        checks["database"] = f"unavailable: {type(exc).__name__}"
+    if checks["database"] == "ok":
+        checks["migrations"] = _migrations_state()
+    ready_now = checks["database"] == "ok" and checks.get("migrations") == "current"
+    body = {"status": "ready" if ready_now else "not_ready", "checks": checks}
+    return jsonify(body), 200 if ready_now else 503
+
+
+def _migrations_state() -> str:
+    from alembic.script import ScriptDirectory
+
+    from server.database import alembic_config
+
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    try:
+        current = db.session.execute(text("SELECT version_num FROM alembic_version")).scalar()
+    except Exception:  # noqa: BLE001 - no table: never migrated
+        db.session.rollback()
+        current = None
+    if current == head:
+        return "current"
+    return f"at {current or 'none'}, head is {head}: run `zhuxun init-db`"
