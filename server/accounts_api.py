@@ -1,0 +1,299 @@
+"""Users, devices, sync health and the spreadsheet import over HTTP, /api/v1/admin (issue
+15; docs/operations.md). County admins, and township reviewers for the doctors of their
+township; a doctor gets 403, an account or device outside the caller's scope 404. The
+operations are server/accounts.py's and server/county_import.py's; errors are the one
+envelope (server/errors.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from flask import Blueprint, Response, current_app, jsonify, request
+from flask.typing import ResponseReturnValue
+
+from server import accounts, county_import, spreadsheets
+from server.api import _int_arg, _json_body
+from server.auth import COUNTY_ADMIN, TOWNSHIP_REVIEWER, current_actor, login_required
+from server.errors import ApiError
+from server.extensions import db
+from server.review import audit_log
+from sync.protocol import ErrorCode
+
+bp = Blueprint("admin", __name__, url_prefix="/api/v1/admin")
+
+managers = login_required(TOWNSHIP_REVIEWER, COUNTY_ADMIN)
+county_admins = login_required(COUNTY_ADMIN)
+XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+CSV_TYPE = "text/csv; charset=utf-8"
+MAX_IMPORT_FILES = 8
+
+
+@contextmanager
+def answers() -> Iterator[None]:
+    """Account errors as HTTP answers."""
+    try:
+        yield
+    except accounts.NotFound as exc:
+        raise ApiError(404, ErrorCode.NOT_FOUND, str(exc)) from exc
+    except accounts.InvalidInput as exc:
+        raise ApiError(400, ErrorCode.VALIDATION, str(exc), errors=exc.errors) from exc
+    except accounts.NotAllowed as exc:
+        raise ApiError(403, ErrorCode.FORBIDDEN, str(exc)) from exc
+
+
+def _body() -> dict[str, Any]:
+    if not request.get_data(cache=True):
+        return {}
+    body = _json_body()
+    if not isinstance(body, dict):
+        raise ApiError(400, ErrorCode.INVALID_REQUEST, "send a JSON object")
+    return body
+
+
+def _text(body: dict[str, Any], name: str, *, required: bool = False) -> str | None:
+    value = body.get(name)
+    if value is None or value == "":
+        if required:
+            raise ApiError(400, ErrorCode.VALIDATION, f"{name} is required",
+                           errors={name: ["is required"]})  # fmt: skip
+        return None
+    if not isinstance(value, str) or len(value) > 1000:
+        raise ApiError(400, ErrorCode.VALIDATION, f"{name} must be a text",
+                       errors={name: ["must be a text of at most 1000 characters"]})  # fmt: skip
+    return value.strip()
+
+
+def password_method() -> str | None:
+    return current_app.config.get("ZHUXUN_PASSWORD_METHOD")
+
+
+# --- accounts ----------------------------------------------------------------------------
+
+
+@bp.get("/users")
+@managers
+def list_users() -> ResponseReturnValue:
+    return jsonify({"items": accounts.accounts(db.session, current_actor())})
+
+
+@bp.post("/users")
+@managers
+def create_user() -> ResponseReturnValue:
+    body = _body()
+    with answers():
+        user, password = accounts.create_user(
+            db.session,
+            current_actor(),
+            _text(body, "username", required=True) or "",
+            _text(body, "role", required=True) or "",
+            doctor_id=_text(body, "doctor"),
+            unit_code=_text(body, "unit"),
+            password_method=password_method(),
+        )
+    return jsonify({"user": user, "one_time_password": password}), 201
+
+
+@bp.get("/users/<username>")
+@managers
+def get_user(username: str) -> ResponseReturnValue:
+    actor = current_actor()
+    with answers():
+        user = accounts.account(db.session, actor, username)
+    return jsonify({**user, "devices": accounts.devices(db.session, actor, username=username)})
+
+
+@bp.post("/users/<username>/deactivate")
+@managers
+def deactivate_user(username: str) -> ResponseReturnValue:
+    with answers():
+        return jsonify(accounts.set_active(db.session, current_actor(), username, False))
+
+
+@bp.post("/users/<username>/reactivate")
+@managers
+def reactivate_user(username: str) -> ResponseReturnValue:
+    with answers():
+        return jsonify(accounts.set_active(db.session, current_actor(), username, True))
+
+
+@bp.post("/users/<username>/reset-password")
+@managers
+def reset_password(username: str) -> ResponseReturnValue:
+    actor = current_actor()
+    with answers():
+        password = accounts.reset_password(
+            db.session, actor, username, password_method=password_method()
+        )
+        user = accounts.account(db.session, actor, username)
+    return jsonify({"user": user, "one_time_password": password})
+
+
+@bp.post("/users/<username>/role")
+@county_admins
+def change_role(username: str) -> ResponseReturnValue:
+    body = _body()
+    with answers():
+        return jsonify(
+            accounts.change_role(
+                db.session,
+                current_actor(),
+                username,
+                role=_text(body, "role", required=True) or "",
+                doctor_id=_text(body, "doctor"),
+                unit_code=_text(body, "unit"),
+            )
+        )
+
+
+# --- devices and sync health -------------------------------------------------------------
+
+
+@bp.get("/devices")
+@managers
+def list_devices() -> ResponseReturnValue:
+    return jsonify(
+        {
+            "items": accounts.devices(
+                db.session,
+                current_actor(),
+                username=request.args.get("user") or None,
+                doctor=request.args.get("doctor") or None,
+            )
+        }
+    )
+
+
+@bp.post("/devices/<device_id>/revoke")
+@managers
+def revoke_device(device_id: str) -> ResponseReturnValue:
+    body = _body()
+    with answers():
+        return jsonify(
+            accounts.revoke_device(
+                db.session, current_actor(), device_id, reason=_text(body, "reason")
+            )
+        )
+
+
+@bp.get("/sync-health")
+@managers
+def sync_health() -> ResponseReturnValue:
+    days = _int_arg("silent_days", accounts.DEFAULT_SILENT_DAYS, 1, 365)
+    return jsonify(
+        accounts.sync_health(
+            db.session,
+            current_actor(),
+            silent_days=days,
+            township=request.args.get("township") or None,
+        )
+    )
+
+
+@bp.get("/audit")
+@managers
+def account_audit() -> ResponseReturnValue:
+    """The audit entries of accounts and devices (and imports) the caller may see."""
+    limit = _int_arg("limit", 200, 1, 1000)
+    offset = _int_arg("offset", 0, 0, 10**9)
+    items = [
+        entry
+        for kind in ("user", "device", "import")
+        for entry in audit_log(db.session, current_actor(), subject_type=kind, limit=10**6)
+        if not request.args.get("subject_id")
+        or entry["subject"]["id"] == request.args["subject_id"]
+    ]
+    items.sort(key=lambda e: e["id"])
+    return jsonify({"items": items[offset : offset + limit], "offset": offset, "limit": limit})
+
+
+# --- spreadsheet import ------------------------------------------------------------------
+
+
+def uploaded_files() -> list[tuple[str, bytes]]:
+    files = [f for f in request.files.getlist("files") if f and f.filename]
+    if not files:
+        raise ApiError(400, ErrorCode.VALIDATION, "send one or more files as 'files'",
+                       errors={"files": ["at least one CSV or XLSX file"]})  # fmt: skip
+    if len(files) > MAX_IMPORT_FILES:
+        raise ApiError(400, ErrorCode.VALIDATION, f"at most {MAX_IMPORT_FILES} files at once",
+                       errors={"files": [f"at most {MAX_IMPORT_FILES}"]})  # fmt: skip
+    return [(f.filename or "upload", f.read()) for f in files]
+
+
+def run_import(files: list[tuple[str, bytes]], *, apply: bool) -> county_import.ImportPlan:
+    """Read, check and (when `apply`) import; a file that cannot be read at all is a 400.
+    With problems, `apply` writes nothing and returns the plan with its errors."""
+    actor = current_actor()
+    try:
+        upload = spreadsheets.read_files(files)
+    except spreadsheets.SpreadsheetError as exc:
+        raise ApiError(
+            400, ErrorCode.VALIDATION, str(exc), details={"message_zh": exc.message_zh}
+        ) from exc
+    if not apply:
+        plan = county_import.check(db.session, upload, actor)
+        db.session.rollback()
+        return plan
+    try:
+        plan = county_import.apply(db.session, upload, actor)
+    except county_import.ImportRefused:
+        return county_import.check(db.session, upload, actor)
+    after_import(plan)
+    return plan
+
+
+def after_import(plan: county_import.ImportPlan) -> None:
+    """Flags follow changed assignments and doctors (as `zhuxun import` does)."""
+    from server.api import rules_as_of
+    from server.flags import evaluate_all
+
+    changed = any(
+        plan.new.get(kind) or plan.changed.get(kind)
+        for kind in (spreadsheets.ASSIGNMENTS, spreadsheets.DOCTORS)
+    )
+    if changed:
+        evaluate_all(
+            db.session,
+            ruleset=current_app.config["ZHUXUN_RULESET"],
+            as_of=rules_as_of(),
+            cause="import",
+        )
+
+
+@bp.post("/import")
+@county_admins
+def import_files() -> ResponseReturnValue:
+    """`?mode=check` (the default) is the dry run; `?mode=import` imports, all or nothing.
+    Either answers the plan: counts, problems by sheet/row/column, one-time passwords."""
+    mode = request.args.get("mode", "check")
+    if mode not in ("check", "import"):
+        raise ApiError(400, ErrorCode.VALIDATION, "mode is check or import",
+                       errors={"mode": ["check or import"]})  # fmt: skip
+    plan = run_import(uploaded_files(), apply=mode == "import")
+    status = 200 if plan.ok else 422
+    return jsonify(plan.to_dict()), status
+
+
+def template(name: str) -> tuple[bytes, str]:
+    if name == "template.xlsx":
+        return spreadsheets.template_xlsx(), XLSX_TYPE
+    if name == "county.xlsx":
+        county = current_actor().county_code or ""
+        return spreadsheets.write_xlsx(county_import.export_rows(db.session, county)), XLSX_TYPE
+    stem = name.removesuffix(".csv")
+    if name.endswith(".csv") and stem in spreadsheets.KINDS:
+        return spreadsheets.template_csv(stem), CSV_TYPE
+    raise ApiError(404, ErrorCode.NOT_FOUND, f"no template {name[:40]!r}")
+
+
+@bp.get("/import/<name>")
+@county_admins
+def import_template(name: str) -> ResponseReturnValue:
+    body, mimetype = template(name)
+    return Response(
+        body,
+        content_type=mimetype,
+        headers={"Content-Disposition": f'attachment; filename="zhuxun-{name}"'},
+    )
