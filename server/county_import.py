@@ -236,7 +236,7 @@ def check(session: Session, upload: Upload, actor: Actor | None = None) -> Impor
         home = doctor.get("home")
         if home and known.place(home) is None:
             error(DOCTORS, i, "home", f"no place {home!r}", f"没有编码为“{home}”的地点")
-        elif home and county and known.county_of(home) != county:
+        elif home and county and known.county_of(home) not in (county, None):
             error(DOCTORS, i, "home", "the place is outside your county", "该单位不在本县")
     for i, assignment in enumerate(upload.rows(ASSIGNMENTS)):
         doctor_id = assignment.get("doctor")
@@ -249,7 +249,7 @@ def check(session: Session, upload: Upload, actor: Actor | None = None) -> Impor
                 f"no doctor {doctor_id!r}",
                 f"没有编号为“{doctor_id}”的医生",
             )
-        elif doctor and county and known.county_of(doctor.get("home")) != county:
+        elif doctor and county and known.county_of(doctor.get("home")) not in (county, None):
             error(ASSIGNMENTS, i, "doctor", "the doctor is outside your county", "该医生不在本县")
         for code in assignment.get("places") or []:
             if known.place(code) is None:
@@ -283,7 +283,7 @@ def _check_user(known: _Known, user: dict[str, Any], county: str | None, error: 
             doctor = known.doctor(doctor_id)
             if doctor is None:
                 error("doctor", f"no doctor {doctor_id!r}", f"没有编号为“{doctor_id}”的医生")
-            elif county and known.county_of(doctor.get("home")) != county:
+            elif county and known.county_of(doctor.get("home")) not in (county, None):
                 error("doctor", "the doctor is outside your county", "该医生不在本县")
         if user.get("unit"):
             error("unit", "a doctor's account has no unit", "医生账号不填单位编码")
@@ -294,7 +294,7 @@ def _check_user(known: _Known, user: dict[str, Any], county: str | None, error: 
         if unit is None or unit.get("level") != wanted:
             error("unit", f"needs the code of a {wanted}",
                   "须填写乡镇编码" if wanted == "township" else "须填写县编码")  # fmt: skip
-        elif county and known.county_of(unit_code) != county:
+        elif county and known.county_of(unit_code) not in (county, None):
             error("unit", "the unit is outside your county", "该单位不在本县")
         if user.get("doctor"):
             error("doctor", "only a doctor's account has a doctor", "只有医生账号填写医生编号")

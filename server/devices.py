@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, or_, select
@@ -579,9 +579,13 @@ def sync_health(
         for doctor_id, data in rows:
             if (data or {}).get("status") == "open":
                 conflicts[doctor_id] = conflicts.get(doctor_id, 0) + 1
-    names = dict(session.execute(select(OrgUnit.code, OrgUnit.name).where(
-        OrgUnit.code.in_({d.township_code for d in doctors if d.township_code})
-    )).tuples().all()) if doctors else {}  # fmt: skip
+    townships = {d.township_code for d in doctors if d.township_code}
+    names: dict[str, str] = {
+        code: name
+        for code, name in session.execute(
+            select(OrgUnit.code, OrgUnit.name).where(OrgUnit.code.in_(townships))
+        )
+    }
     items = []
     for doctor in doctors:
         own = by_doctor.get(doctor.id, [])
@@ -622,7 +626,3 @@ def count_devices(session: Session) -> dict[str, int]:
     total = session.scalar(select(func.count()).select_from(Device)) or 0
     revoked = session.scalar(select(func.count()).where(Device.revoked_at.is_not(None))) or 0
     return {"active": total - revoked, "revoked": revoked}
-
-
-def today(now: datetime | None = None) -> date:
-    return (now or datetime.now(UTC)).date()

@@ -148,7 +148,7 @@ def test_a_township_reviewer_manages_only_their_townships_doctor_accounts(
     assert elsewhere.status_code == 403
     other_county = {u["username"] for u in admin.get(f"{ADMIN}/users").get_json()["items"]}
     assert "d9" not in other_county and "admin_other" not in other_county
-    assert Client(app, "d1").get(f"{ADMIN}/users").status_code == 403
+    assert Client(app, "d2").get(f"{ADMIN}/users").status_code == 403  # a doctor
 
 
 def test_every_account_change_is_in_the_audit_log(app: Any, admin: Client) -> None:
@@ -186,7 +186,8 @@ def test_the_registry_records_each_devices_pushes_pulls_version_and_pending_reje
     agent = {"User-Agent": "zhuxun-client/0.1.0"}
     bad = make_change(visit_data(patients=-1))
     assert doctor.push("tab-1", make_change(), bad, **agent).status_code == 200
-    assert doctor.pull("tab-1").status_code == 200
+    pulled = doctor.get("/api/v1/sync/pull", headers={"X-Device-Id": "tab-1", **agent})
+    assert pulled.status_code == 200
     assert doctor.push("tab-2", make_change()).status_code == 200
     devices = {d["id"]: d for d in admin.get(f"{ADMIN}/users/d1").get_json()["devices"]}
     assert set(devices) == {"tab-1", "tab-2"}
