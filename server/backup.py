@@ -324,7 +324,23 @@ def restore(engine: Engine, source: Path) -> Manifest:
             f"(digest {digest[:12]}) where the backup had {manifest.records} "
             f"({manifest.pull_digest[:12]})"
         )
+    advance_counter(engine)
     return manifest
+
+
+# Devices that synced after the backup hold pull cursors past the restored database's last
+# sequence number; new changes must be numbered past every such cursor, or those devices
+# would never pull them. A county writes far fewer changes than this between two backups.
+COUNTER_JUMP = 1_000_000_000
+
+
+def advance_counter(engine: Engine) -> int:
+    """Move the sync counter past any cursor a device may hold; returns the new value."""
+    with engine.begin() as connection:
+        connection.execute(
+            text("UPDATE sync_counter SET value = value + :jump"), {"jump": COUNTER_JUMP}
+        )
+        return int(connection.execute(text("SELECT max(value) FROM sync_counter")).scalar() or 0)
 
 
 def describe(manifest: Manifest) -> dict[str, Any]:

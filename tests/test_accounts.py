@@ -279,3 +279,40 @@ def test_sync_health_lists_a_doctor_whose_device_has_not_synced_for_more_than_n_
     assert {d["doctor"] for d in township["doctors"]} == {"D1", "D2"}
     bad = admin.get(f"{ADMIN}/sync-health", query_string={"silent_days": "x"})
     assert bad.status_code == 400
+
+
+# --- the offline client --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+def test_the_client_changes_a_one_time_password_and_its_tokens_are_its_devices(
+    app: Any, live: Any, admin: Client, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from click.testing import CliRunner
+
+    from offline_client.cli import cli
+
+    one_time = admin.post(f"{ADMIN}/users/d2/reset-password").get_json()["one_time_password"]
+    monkeypatch.setenv("ZHUXUN_CLIENT_MAX_ATTEMPTS", "1")
+    runner = CliRunner()
+
+    def client(*args: str, **env: str) -> Any:
+        return runner.invoke(cli, ["--data-dir", str(tmp_path / "tablet"), *args], env=env)
+
+    signed = client("login", "--server", live.url, "--username", "d2", "--password", one_time)
+    assert signed.exit_code == 0, signed.output
+    assert "zhuxun-client password" in signed.output
+    device = signed.output.split("; device ")[1].split()[0]
+    refused = client("sync")
+    assert refused.exit_code == 1 and "password_change_required" in refused.output
+    changed = client("password", ZHUXUN_PASSWORD=one_time, ZHUXUN_NEW_PASSWORD="tablet-pass-77")
+    assert changed.exit_code == 0, changed.output
+    assert client("sync").exit_code == 0
+
+    listed = admin.get(f"{ADMIN}/devices", query_string={"user": "d2"}).get_json()["items"]
+    assert [(d["id"], d["client_version"].split("/")[0]) for d in listed] == [
+        (device, "zhuxun-client")
+    ]
+    assert admin.post(f"{ADMIN}/devices/{device}/revoke").status_code == 200
+    gone = client("sync")
+    assert gone.exit_code == 1 and "device_revoked" in gone.output

@@ -129,8 +129,11 @@ def test_a_backup_taken_while_ten_devices_push_restores_to_the_same_pull(
         got = backup.restore(db.engine, tmp_path / "zhuxun.backup")
         with db.engine.connect() as connection:
             assert backup.pull_digest(connection)[0] == manifest.pull_digest
+            counter = connection.execute(text("SELECT value FROM sync_counter")).scalar()
         db.session.remove()
     assert got == manifest
+    # New changes are numbered past every cursor a device took after the backup.
+    assert counter >= manifest.max_seq + backup.COUNTER_JUMP
     restored_server = LiveServer(restored_app)
     try:
         restored = _visits(restored_server.url)
