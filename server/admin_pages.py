@@ -8,6 +8,7 @@ No domain logic here: server/accounts.py and server/county_import.py, as the API
 
 from __future__ import annotations
 
+from datetime import UTC
 from typing import Any
 
 from flask import Response, flash, g, redirect, render_template, request, session, url_for
@@ -90,7 +91,16 @@ def _trail(username: str, device_ids: list[str]) -> list[dict[str, Any]]:
         )
         .order_by(AuditEntry.id)
     )
-    return [audit_json(r) for r in rows if (r.subject_type, r.subject_id) in subjects]
+    trail = []
+    for row in rows:
+        if (row.subject_type, row.subject_id) not in subjects:
+            continue
+        entry = audit_json(row)
+        # SQLite hands the stored UTC time back without its zone; the pages show China time.
+        if row.at is not None and row.at.tzinfo is None:
+            entry["at"] = row.at.replace(tzinfo=UTC).isoformat()
+        trail.append(entry)
+    return trail
 
 
 def _user_page(username: str, status: int = 200, **values: Any) -> ResponseReturnValue:
