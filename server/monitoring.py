@@ -44,6 +44,9 @@ from server.extensions import db
 log = logging.getLogger(__name__)
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+# prometheus_client picks its storage when first imported (with this module): multiprocess
+# files when the variable was set by then. Scrapes follow that choice, not a later setting.
+MULTIPROCESS = bool(os.environ.get(MULTIPROC_ENV))
 
 # The process's own metrics live in this registry, not the library's global default, so
 # importing the module twice in tests or beside other libraries adds nothing elsewhere.
@@ -197,7 +200,7 @@ def _device_counts(session: Any) -> dict[str, int] | None:
 def _registry() -> CollectorRegistry:
     """What a scrape reports: every process's metrics in multiprocess mode, this one's
     otherwise; and the database's state."""
-    if os.environ.get(MULTIPROC_ENV):
+    if MULTIPROCESS:
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
     else:
