@@ -25,7 +25,7 @@ from offline_client.duty import (
     local_flags,
     requested_week,
 )
-from offline_client.errors import ClientError, ConflictNotFound, RecordNotFound
+from offline_client.errors import ClientError, ConflictNotFound, RecordNotFound, ServerRefused
 from offline_client.local import (
     LocalStore,
     UnknownCollection,
@@ -167,13 +167,37 @@ def login(obj: Context, server: str, username: str, password: str) -> None:
     if not server.startswith(("http://", "https://")):
         raise click.BadParameter("give the address with http:// or https://", param_hint="--server")
     try:
-        session = ServerAPI.login(server, username, password, **network_options())
+        session = ServerAPI.login(
+            server, username, password, device_id=obj.store.device_id, **network_options()
+        )
     except ClientError as exc:
         raise click.ClickException(f"login failed: {exc}") from exc
     path = save_session(obj.data_dir, session)
     who = session.user.get("doctor") or session.user.get("role") or username
     click.echo(f"logged in to {session.server} as {username} ({who}); device {obj.store.device_id}")
     click.echo(f"session saved in {path}")
+    if session.user.get("must_change_password"):
+        click.echo("this is a one-time password: set your own with `zhuxun-client password`")
+
+
+@cli.command()
+@click.option("--old", envvar="ZHUXUN_PASSWORD", prompt="Current password", hide_input=True)
+@click.option(
+    "--new",
+    envvar="ZHUXUN_NEW_PASSWORD",
+    prompt="New password",
+    hide_input=True,
+    confirmation_prompt=True,
+)
+@click.pass_obj
+def password(obj: Context, old: str, new: str) -> None:
+    """Set your own password (the county's one-time password must be changed first)."""
+    try:
+        obj.api().change_password(old, new)
+    except ServerRefused as exc:
+        problems = "; ".join(f"{k}: {', '.join(v)}" for k, v in (exc.errors or {}).items())
+        raise click.ClickException(f"the password was not changed: {problems or exc}") from exc
+    click.echo("password changed")
 
 
 @cli.command()

@@ -27,6 +27,19 @@ JSON = dict[str, Any]
 # docs/sync-protocol.md names this code, but sync.protocol.ErrorCode has no member for it.
 TOKEN_EXPIRED = ErrorCode.TOKEN_EXPIRED.value
 RETRY_STATUSES = frozenset({500, 502, 503, 504})
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("zhuxun")
+    except PackageNotFoundError:
+        return "dev"
+
+
+# The server's device registry shows each tablet's app version (issue 15).
+USER_AGENT = f"zhuxun-client/{_version()}"
 # The transfer broke after the request left: the connection failed or timed out, or the
 # answer was cut inside its body (urllib3 enforces Content-Length: ChunkedEncodingError;
 # a compressed body cut short: ContentDecodingError). None of them is the server's verdict.
@@ -92,21 +105,34 @@ class ServerAPI:
     # -- the endpoints -------------------------------------------------------------------
 
     @classmethod
-    def login(cls, server: str, username: str, password: str, **options: Any) -> Session:
-        """Log in; the returned session holds both tokens and the user."""
+    def login(
+        cls,
+        server: str,
+        username: str,
+        password: str,
+        *,
+        device_id: str | None = None,
+        **options: Any,
+    ) -> Session:
+        """Log in; the returned session holds both tokens and the user. With `device_id`
+        the tokens are this device's: an admin revoking the device stops them at once."""
         anonymous = cls(Session(server, username, "", ""), **options)
-        body = anonymous._call(
-            "POST",
-            "/auth/login",
-            json_body={"username": username, "password": password},
-            auth=None,
-        )
+        credentials: JSON = {"username": username, "password": password}
+        if device_id:
+            credentials["device_id"] = device_id
+        body = anonymous._call("POST", "/auth/login", json_body=credentials, auth=None)
         return Session(
             server=server.rstrip("/"),
             username=username,
             access_token=body["access_token"],
             refresh_token=body["refresh_token"],
             user=body.get("user") or {},
+        )
+
+    def change_password(self, old: str, new: str) -> JSON:
+        """Set one's own password (after a one-time one from the county)."""
+        return self._call(
+            "POST", "/auth/password", json_body={"old_password": old, "new_password": new}
         )
 
     def push(self, body: bytes, *, compressed: bool = True) -> JSON:
@@ -164,7 +190,7 @@ class ServerAPI:
         attempt = 0
         detail = ""
         while attempt < self.max_attempts:
-            sent_headers = dict(headers or {})
+            sent_headers = {"User-Agent": USER_AGENT, **(headers or {})}
             if auth == "access":
                 sent_headers["Authorization"] = f"Bearer {self.session.access_token}"
             elif auth == "refresh":

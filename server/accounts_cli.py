@@ -10,15 +10,16 @@ from typing import Any
 
 import click
 
-from server.auth import ROLES
+from server.actor import ROLES
+from server.errors import DomainError
 
 BY = "cli"
 
 
 def _app() -> Any:
-    from server.cli import _app as make_app
+    from server.cli import load_app
 
-    return make_app()
+    return load_app()
 
 
 def _fail(exc: Exception) -> click.ClickException:
@@ -35,6 +36,12 @@ def _session(app: Any) -> Any:
     return db.session
 
 
+def hash_password(password: str) -> str:
+    from server.database import hash_password as app_hash
+
+    return app_hash(password)
+
+
 @click.group("users")
 def users_group() -> None:
     """Accounts: list, create, deactivate, reactivate, reset a password, change the role.
@@ -44,16 +51,11 @@ def users_group() -> None:
 @users_group.command("list")
 @click.option("--county", help="only this county's accounts")
 def users_list(county: str | None) -> None:
-    from sqlalchemy import select
-
     from server import accounts
-    from server.models import User
 
     app = _app()
     with app.app_context():
-        session = _session(app)
-        for user in session.scalars(select(User).order_by(User.username)):
-            row = accounts.account_json(session, user)
+        for row in accounts.all_accounts(_session(app)):
             if county and row["county"] != county:
                 continue
             state = "active" if row["active"] else "deactivated"
@@ -74,11 +76,11 @@ def users_create(username: str, role: str, doctor_id: str | None, unit_code: str
     app = _app()
     with app.app_context():
         try:
-            _user, password = accounts.create_user(
+            _user, password = accounts.open_account(
                 _session(app), None, username, role, doctor_id=doctor_id, unit_code=unit_code,
-                password_method=app.config.get("ZHUXUN_PASSWORD_METHOD"), by=BY,
+                hash_password=hash_password, by=BY,
             )  # fmt: skip
-        except accounts.AccountError as exc:
+        except DomainError as exc:
             raise _fail(exc) from exc
     click.echo(f"created {role} {username}; one-time password: {password}")
 
@@ -93,7 +95,7 @@ def _simple(action: str) -> Any:
         with app.app_context():
             try:
                 accounts.set_active(_session(app), None, username, action == "reactivate", by=BY)
-            except accounts.AccountError as exc:
+            except DomainError as exc:
                 raise _fail(exc) from exc
         click.echo(f"{action}d {username}")
 
@@ -114,10 +116,9 @@ def users_reset_password(username: str) -> None:
     with app.app_context():
         try:
             password = accounts.reset_password(
-                _session(app), None, username,
-                password_method=app.config.get("ZHUXUN_PASSWORD_METHOD"), by=BY,
-            )  # fmt: skip
-        except accounts.AccountError as exc:
+                _session(app), None, username, hash_password=hash_password, by=BY
+            )
+        except DomainError as exc:
             raise _fail(exc) from exc
     click.echo(f"one-time password of {username}: {password}")
 
@@ -138,7 +139,7 @@ def users_set_role(username: str, role: str, doctor_id: str | None, unit_code: s
                 _session(app), None, username, role=role, doctor_id=doctor_id,
                 unit_code=unit_code, by=BY,
             )  # fmt: skip
-        except accounts.AccountError as exc:
+        except DomainError as exc:
             raise _fail(exc) from exc
     click.echo(f"{username} is now {role} ({doctor_id or unit_code})")
 
@@ -151,18 +152,11 @@ def devices_group() -> None:
 @devices_group.command("list")
 @click.option("--user", "username")
 def devices_list(username: str | None) -> None:
-    from sqlalchemy import select
-
-    from server import accounts
-    from server.models import Device
+    from server import devices
 
     app = _app()
     with app.app_context():
-        query = select(Device).order_by(Device.id)
-        if username:
-            query = query.where(Device.username == username)
-        for device in _session(app).scalars(query):
-            row = accounts.device_json(device)
+        for row in devices.all_devices(_session(app), username=username):
             state = f"revoked {row['revoked_at']}" if row["revoked"] else "active"
             click.echo(
                 f"{row['id']:24} {row['user']:16} last sync {row['last_sync_at'] or '-':32} "
@@ -176,13 +170,13 @@ def devices_list(username: str | None) -> None:
 def devices_revoke(device_id: str, reason: str | None) -> None:
     """Revoke DEVICE_ID: its tokens stop at once, its next sync is refused
     (device_revoked); the records it sent stay."""
-    from server import accounts
+    from server import devices
 
     app = _app()
     with app.app_context():
         try:
-            accounts.revoke_device(_session(app), None, device_id, reason=reason, by=BY)
-        except accounts.AccountError as exc:
+            devices.revoke_device(_session(app), None, device_id, reason=reason, by=BY)
+        except DomainError as exc:
             raise _fail(exc) from exc
     click.echo(f"revoked {device_id}")
 
@@ -193,13 +187,13 @@ def devices_revoke(device_id: str, reason: str | None) -> None:
 @click.option("--json", "as_json", is_flag=True, help="the whole report as JSON")
 def sync_health_command(county: str, silent_days: int, as_json: bool) -> None:
     """Each doctor's last successful sync; the doctors silent for more than N days."""
-    from server import accounts
-    from server.auth import COUNTY_ADMIN, Actor
+    from server import devices
+    from server.actor import COUNTY_ADMIN, Actor
 
     app = _app()
     with app.app_context():
         actor = Actor("cli", COUNTY_ADMIN, None, None, county)
-        report = accounts.sync_health(_session(app), actor, silent_days=silent_days)
+        report = devices.sync_health(_session(app), actor, silent_days=silent_days)
     if as_json:
         click.echo(json.dumps(report, ensure_ascii=False, indent=2))
         return
@@ -239,22 +233,19 @@ def import_spreadsheets(files: list[Path], *, dry_run: bool) -> None:
             session.rollback()
         else:
             try:
-                plan = county_import.apply(session, upload, by=BY)
+                plan = county_import.apply(session, upload, hash_password=hash_password, by=BY)
             except county_import.ImportRefused as exc:
-                plan = county_import.ImportPlan(errors=exc.errors)
+                plan = county_import.ImportPlan(errors=exc.problems)
         for error in plan.errors:
             where = f"{error.sheet} row {error.row}" + (f", {error.column}" if error.column else "")
             click.echo(f"  {where}: {error.message} / {error.message_zh}", err=True)
         if plan.errors:
             raise click.ClickException(f"{len(plan.errors)} problem(s); nothing was imported")
         if not dry_run:
-            from server.cli import _evaluate_all
+            from server.cli import evaluate_everything
 
-            changed = any(
-                plan.new.get(k) or plan.changed.get(k) for k in ("assignments", "doctors")
-            )
-            if changed:
-                click.echo(str(_evaluate_all(app)))
+            if plan.changes_duty():
+                click.echo(str(evaluate_everything(app)))
     verb = "would import" if dry_run else "imported"
     for kind, counts in plan.counts().items():
         click.echo(f"{verb} {kind}: {counts['new']} new, {counts['changed']} changed, "

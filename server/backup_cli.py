@@ -10,9 +10,9 @@ import click
 
 
 def _app() -> Any:
-    from server.cli import _app as make_app
+    from server.cli import load_app
 
-    return make_app()
+    return load_app()
 
 
 def _where(app: Any) -> str:

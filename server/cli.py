@@ -17,7 +17,8 @@ from rules.cli import evaluate
 from server.config import ConfigError
 
 
-def _app(**overrides: Any) -> Any:
+def load_app(**overrides: Any) -> Any:
+    """The app, or a clear error (not a traceback) when its configuration is wrong."""
     from server.app import create_app
 
     try:
@@ -38,7 +39,7 @@ def init_db_command() -> None:
     from server.database import init_db
     from server.extensions import db
 
-    app = _app()
+    app = load_app()
     with app.app_context():
         init_db()
         click.echo(f"database ready: {db.engine.url.render_as_string(hide_password=True)}")
@@ -61,7 +62,7 @@ def create_user_command(
     password = os.environ.get("ZHUXUN_PASSWORD") or click.prompt(
         "Password", hide_input=True, confirmation_prompt=True
     )
-    app = _app()
+    app = load_app()
     with app.app_context():
         try:
             add_user(username, password, role, doctor_id=doctor_id, unit_code=unit_code)
@@ -80,15 +81,35 @@ def _read_json(path: Path) -> Any:
 
 
 @cli.command("import")
-@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
-def import_command(file: Path) -> None:
-    """Import a scenario file (places, doctors, assignments, visits, leave, trainings)."""
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="spreadsheets: report every problem and what would change; write nothing",
+)
+def import_command(files: tuple[Path, ...], dry_run: bool) -> None:
+    """Import a scenario file (places, doctors, assignments, visits, leave, trainings), or
+    CSV/XLSX spreadsheets of places, doctors, assignments and users (docs/operations.md):
+    all or nothing, upserted by code."""
+    if all(path.suffix.lower() == ".json" for path in files):
+        if len(files) != 1 or dry_run:
+            raise click.UsageError("give one JSON scenario file (no --dry-run for scenarios)")
+        _import_scenario(files[0])
+        return
+    if any(path.suffix.lower() == ".json" for path in files):
+        raise click.UsageError("give either one JSON scenario or spreadsheets, not both")
+    from server.accounts_cli import import_spreadsheets
+
+    import_spreadsheets(list(files), dry_run=dry_run)
+
+
+def _import_scenario(file: Path) -> None:
     from server.database import init_db
     from server.extensions import db
     from server.records.importer import ScenarioError, import_scenario
 
     scenario = _read_json(file)
-    app = _app()
+    app = load_app()
 
     def progress(collection: str, done: int, total: int) -> None:
         click.echo(f"\r  {collection}: {done}/{total}", nl=done >= total, err=True)
@@ -99,7 +120,7 @@ def import_command(file: Path) -> None:
             report = import_scenario(db.session, scenario, progress=progress)
         except ScenarioError as exc:
             raise click.ClickException(str(exc)) from exc
-        changes = _evaluate_all(app)
+        changes = evaluate_everything(app)
     for name, count in sorted(report.counts.items()):
         click.echo(f"imported {count} {name}")
     for name, count in sorted(report.unchanged.items()):
@@ -107,7 +128,7 @@ def import_command(file: Path) -> None:
     click.echo(str(changes))
 
 
-def _evaluate_all(app: Any) -> Any:
+def evaluate_everything(app: Any) -> Any:
     from rules import RuleSetError
     from server.extensions import db
     from server.flags import evaluate_all, rules_as_of
@@ -128,9 +149,9 @@ def _evaluate_all(app: Any) -> Any:
 @cli.command("reevaluate")
 def reevaluate_command() -> None:
     """Evaluate every rule for every county again and store what changed (with history)."""
-    app = _app()
+    app = load_app()
     with app.app_context():
-        changes = _evaluate_all(app)
+        changes = evaluate_everything(app)
     click.echo(str(changes))
 
 
@@ -190,7 +211,20 @@ def serve_command(host: str, port: int, workers: int, threads: int) -> None:
     """Run the server with the production WSGI server (gunicorn)."""
     from gunicorn.app.base import BaseApplication
 
-    _app()  # fail here, with the reason, rather than in every worker
+    # /metrics adds up every worker's counters from files in this directory
+    # (prometheus-client's multiprocess mode). It must be set before prometheus_client is
+    # first imported, which server.metrics does: so the name is spelled out here.
+    multiproc = "PROMETHEUS_MULTIPROC_DIR"
+    if workers > 1 and not os.environ.get(multiproc):
+        import tempfile
+
+        os.environ[multiproc] = tempfile.mkdtemp(prefix="zhuxun-metrics-")
+    if os.environ.get(multiproc):
+        from server.metrics import prepare_multiprocess_dir
+
+        prepare_multiprocess_dir(os.environ[multiproc])
+        click.echo(f"metrics of every worker gathered in {os.environ[multiproc]}")
+    load_app()  # fail here, with the reason, rather than in every worker
 
     class _Server(BaseApplication):  # type: ignore[misc]
         def load_config(self) -> None:
@@ -278,6 +312,18 @@ def demo_command(
 cli.add_command(evaluate)
 
 
+def _add_county_commands() -> None:
+    """Backups, accounts, devices and sync health (issue 15; docs/operations.md)."""
+    from server.accounts_cli import COMMANDS
+    from server.backup_cli import backup_command, restore_command
+
+    for command in (backup_command, restore_command, *COMMANDS):
+        cli.add_command(command)
+
+
+_add_county_commands()
+
+
 @contextmanager
 def _database(app: Any) -> Iterator[Any]:
     """The app context with its session, connections closed afterwards."""
@@ -322,7 +368,7 @@ def webhooks_deliver_command(limit: int) -> None:
     """Send every due event once, then exit (for cron)."""
     from server import webhooks
 
-    app = _app()
+    app = load_app()
     with _database(app) as session:
         report = webhooks.deliver_due(session, _webhook_settings(app), limit=limit)
     for error in report.errors:
@@ -341,7 +387,7 @@ def webhooks_run_command(interval: float) -> None:
     from server import webhooks
     from server.extensions import db
 
-    app = _app()
+    app = load_app()
     stop = {"now": False}
 
     def _stop(*_: Any) -> None:
@@ -372,7 +418,7 @@ def webhooks_retry_command(event_id: str | None) -> None:
     """Queue failed events again (all of them, or EVENT_ID)."""
     from server import webhooks
 
-    app = _app()
+    app = load_app()
     with _database(app) as session:
         n = webhooks.retry_failed(session, event_id=event_id)
     if event_id and not n:
@@ -385,7 +431,7 @@ def webhooks_status_command() -> None:
     """Events per state."""
     from server import webhooks
 
-    app = _app()
+    app = load_app()
     with _database(app) as session:
         states = webhooks.counts(session)
     for state in ("pending", "delivered", "failed", "expired"):

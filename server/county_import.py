@@ -14,7 +14,7 @@ No Flask here: the pages, the API and `zhuxun import` call `check` and `apply`.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,9 +22,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from server import accounts
-from server.auth import COUNTY_ADMIN, DOCTOR, TOWNSHIP_REVIEWER, Actor
-from server.importer import import_scenario
+from server.actor import COUNTY_ADMIN, DOCTOR, TOWNSHIP_REVIEWER, Actor
+from server.errors import Forbidden, InvalidInput
 from server.models import Doctor, OrgUnit, SyncRecord, User
+from server.records.importer import import_scenario
 from server.spreadsheets import (
     ASSIGNMENTS,
     DOCTORS,
@@ -53,12 +54,15 @@ _FIELDS: dict[str, dict[str, Any]] = {
 _PARENT_LEVEL = {"township": "county", "village": "township"}
 
 
-class ImportRefused(ValueError):
-    """The upload has problems; nothing was written. `errors` lists them."""
+class ImportRefused(InvalidInput):
+    """The upload has problems; nothing was written. `problems` lists them by cell."""
 
-    def __init__(self, errors: list[CellError]) -> None:
-        super().__init__(f"the import has {len(errors)} problem(s); nothing was changed")
-        self.errors = errors
+    def __init__(self, problems: list[CellError]) -> None:
+        super().__init__(
+            f"the import has {len(problems)} problem(s); nothing was changed",
+            details={"problems": [p.to_dict() for p in problems]},
+        )
+        self.problems = problems
 
 
 @dataclass
@@ -89,6 +93,10 @@ class ImportPlan:
             for kind in KINDS
             if kind in self.records
         }
+
+    def changes_duty(self) -> bool:
+        """Whether doctors or assignments changed: then flags are evaluated again."""
+        return any(self.new.get(k) or self.changed.get(k) for k in (DOCTORS, ASSIGNMENTS))
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -206,7 +214,7 @@ def check(session: Session, upload: Upload, actor: Actor | None = None) -> Impor
     allows any county. Reads only."""
     plan = ImportPlan(errors=list(upload.errors))
     if actor is not None and actor.role != COUNTY_ADMIN:
-        raise PermissionError("only a county admin imports")
+        raise Forbidden("only a county admin imports")
     known = _Known(session, upload)
     county = actor.county_code if actor is not None else None
 
@@ -332,10 +340,16 @@ def _plan_kind(session: Session, upload: Upload, kind: str, plan: ImportPlan) ->
 
 
 def apply(
-    session: Session, upload: Upload, actor: Actor | None = None, *, by: str | None = None
+    session: Session,
+    upload: Upload,
+    actor: Actor | None = None,
+    *,
+    hash_password: Callable[[str], str],
+    by: str | None = None,
 ) -> ImportPlan:
     """Check, then import everything or nothing. Raises `ImportRefused` with the problems.
-    `by` names who imports in the audit log (the actor's username by default)."""
+    `hash_password` hashes the new users' one-time passwords; `by` names who imports in
+    the audit log (the actor's username by default)."""
     plan = check(session, upload, actor)
     if not plan.ok:
         raise ImportRefused(plan.errors)
@@ -360,7 +374,7 @@ def apply(
                 user = users[username]
                 plan.passwords[username] = accounts.create_account(
                     inner, who, username, user["role"], doctor_id=user["doctor"],
-                    unit_code=user["unit"], active=user["active"],
+                    unit_code=user["unit"], active=user["active"], hash_password=hash_password,
                 )  # fmt: skip
             for username in plan.changed.get(USERS, []):
                 user = users[username]

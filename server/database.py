@@ -67,3 +67,21 @@ def hash_password(password: str) -> str:
 def ping(session: Session) -> None:
     """A round trip to the database (the health check): raises if it cannot answer."""
     session.execute(select(1))
+
+
+def schema_state(session: Session) -> str:
+    """ "current" when the database's schema is at the migrations' head; otherwise what it
+    is at and what to run (the readiness check, server/api/monitoring.py)."""
+    from alembic.script import ScriptDirectory
+    from sqlalchemy import text
+    from sqlalchemy.exc import SQLAlchemyError
+
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    try:
+        current = session.execute(text("SELECT version_num FROM alembic_version")).scalar()
+    except SQLAlchemyError:  # no table: never migrated
+        session.rollback()
+        current = None
+    if current == head:
+        return "current"
+    return f"at {current or 'none'}, head is {head}: run `zhuxun init-db`"

@@ -36,6 +36,8 @@ MESSAGES_ZH: dict[ErrorCode, str] = {
     ErrorCode.TOKEN_REVOKED: "登录已失效，请重新登录",
     ErrorCode.CONFLICT_NOT_OPEN: "该冲突已处理",
     ErrorCode.WRONG_STATE: "当前状态下不能执行此操作",
+    ErrorCode.DEVICE_REVOKED: "此设备已被管理员停用，请联系县级管理员",
+    ErrorCode.PASSWORD_CHANGE_REQUIRED: "请先修改一次性密码",
 }
 # Every error carries a Chinese message (issue 13: the 401s of an expired or revoked token
 # had none); a code outside ErrorCode gets this one.

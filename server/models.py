@@ -21,6 +21,7 @@ from sqlalchemy import (
     Text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.sql.expression import false
 
 
 class Base(DeclarativeBase):
@@ -70,6 +71,12 @@ class User(Base):
     unit_code: Mapped[str | None] = mapped_column(ForeignKey("org_units.code"))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # A one-time password (a new account, a reset) must be changed at the next sign-in
+    # (server/accounts.py).
+    must_change_password: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=false()
+    )
+    password_changed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class Assignment(Base):
@@ -329,3 +336,26 @@ class EvaluationEntry(Base):
         Index("ix_evaluation_queue_county", "county_code"),
         Index("ix_evaluation_queue_township", "township_code"),
     )
+
+
+class Device(Base):
+    """A tablet or client a user syncs from (issue 15): when it first and last pushed and
+    pulled, its client version, the records it has had rejected and not sent again since,
+    and whether it was revoked (then its tokens and its syncs are refused)."""
+
+    __tablename__ = "devices"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), index=True)
+    doctor_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    township_code: Mapped[str | None] = mapped_column(String(32), index=True)
+    county_code: Mapped[str | None] = mapped_column(String(32), index=True)
+    client_version: Mapped[str | None] = mapped_column(String(100))
+    first_push_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_push_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    first_pull_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_pull_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # "collection/id" → the error code of each record rejected and not accepted since.
+    rejected: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    revoked_by: Mapped[str | None] = mapped_column(String(64))
+    revoke_reason: Mapped[str | None] = mapped_column(Text)

@@ -66,6 +66,9 @@ class ErrorCode(StrEnum):
     CONFLICT_NOT_OPEN = "conflict_not_open"
     WRONG_STATE = "wrong_state"  # a review decision on something not in the state it needs
     DATABASE_UNAVAILABLE = "database_unavailable"  # retry later; nothing was changed
+    DEVICE_REVOKED = "device_revoked"  # an admin switched this device off; do not retry
+    # A one-time password is in use: set your own (POST /auth/password) first.
+    PASSWORD_CHANGE_REQUIRED = "password_change_required"  # noqa: S105 - an error code
     INTERNAL = "internal_error"
 
 

@@ -39,6 +39,11 @@ SERVER_DOMAIN = (
     "server.records",
     "server.review",
     "server.summaries",
+    "server.devices",
+    "server.county_import",
+    "server.spreadsheets",
+    "server.backup",
+    "server.metrics",
 )
 
 # Private names imported across modules: none may be (issue 11). Kept as a named empty set

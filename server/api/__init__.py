@@ -1,5 +1,5 @@
 """The JSON API under /api/v1: one module a resource (sync, auth, review, summaries,
-openapi), the shared request parsing (parsing.py), the app's rule settings (context.py) and
+admin, openapi; and monitoring's /metrics and /health/*), the shared request parsing (parsing.py), the app's rule settings (context.py) and
 the one translator of errors into the envelope (errors.py). HTTP modules decode and answer;
 the domain is elsewhere in server/."""
 
@@ -10,7 +10,7 @@ from flask import Flask
 
 def init_app(app: Flask) -> None:
     """JWT callbacks, the error translator and the API blueprints."""
-    from server.api import auth, errors, openapi, review, summaries, sync
+    from server.api import admin, auth, errors, monitoring, openapi, review, summaries, sync
 
     auth.init_jwt()
     errors.register(app)
@@ -21,3 +21,5 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(sync.bp)
     app.register_blueprint(review.bp)
     app.register_blueprint(summaries.bp)
+    app.register_blueprint(admin.bp)
+    app.register_blueprint(monitoring.bp)

@@ -21,13 +21,22 @@ from flask_jwt_extended import (
 )
 from werkzeug.security import check_password_hash
 
-from server.accounts import revoke_token, token_revoked, user_named
+from server.accounts import (
+    PasswordChangeRequired,
+    change_own_password,
+    revoke_token,
+    token_revoked,
+    user_named,
+)
 from server.actor import Actor, actor_for
 from server.api.errors import ApiError, error_response
 from server.api.parsing import json_body
+from server.database import hash_password
+from server.devices import DeviceRevoked, refuse_revoked
 from server.extensions import db, jwt, limiter
 from server.models import User
 from sync.protocol import ErrorCode
+from sync.records import valid_id
 from sync.values import text_problem
 
 # Set on the views `login_required` wraps: the roles they admit (() = any signed-in user).
@@ -39,6 +48,31 @@ bp = Blueprint("auth", __name__, url_prefix="/api/v1/auth")
 
 P = ParamSpec("P")
 R = TypeVar("R")
+
+# The token's claim naming the device it was issued to (issue 15: revoking the device
+# stops its tokens at once).
+DEVICE_CLAIM = "device"
+# What a user with a one-time password may still do: say who they are, set their own
+# password, sign out (docs/operations.md).
+PASSWORD_FREE_VIEWS = frozenset({"me", "change_password", "logout"})
+
+
+def refuse_revoked_device(device_id: object) -> None:
+    """403 `device_revoked` when `device_id` names a revoked device (docs/sync-protocol.md),
+    counted in /metrics."""
+    try:
+        refuse_revoked(db.session, device_id)
+    except DeviceRevoked:
+        from server import metrics  # not at import: `zhuxun serve` sets its mode first
+
+        metrics.DEVICE_REFUSALS.inc()
+        raise
+
+
+def _login_failed() -> None:
+    from server import metrics
+
+    metrics.login_failed("api")
 
 
 def current_actor() -> Actor:
@@ -58,6 +92,13 @@ def login_required(*roles: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
             user = user_named(db.session, get_jwt_identity())
             if user is None or not user.active:
                 raise ApiError(401, ErrorCode.UNAUTHORIZED, "this account is not active")
+            refuse_revoked_device(get_jwt().get(DEVICE_CLAIM))
+            if user.must_change_password and view.__name__ not in PASSWORD_FREE_VIEWS:
+                raise PasswordChangeRequired(
+                    "you signed in with a one-time password: set your own first "
+                    "(`zhuxun-client password`, the /password page, or POST "
+                    "/api/v1/auth/password)"
+                )
             if roles and user.role not in roles:
                 raise ApiError(
                     403, ErrorCode.FORBIDDEN, f"this needs the role {' or '.join(roles)}"
@@ -71,8 +112,10 @@ def login_required(*roles: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
     return decorate
 
 
-def _tokens_for(user: User) -> dict[str, Any]:
-    claims = {"role": user.role}
+def _tokens_for(user: User, device_id: str | None = None) -> dict[str, Any]:
+    claims: dict[str, Any] = {"role": user.role}
+    if device_id:
+        claims[DEVICE_CLAIM] = device_id
     return {
         "access_token": create_access_token(identity=user.username, additional_claims=claims),
         "refresh_token": create_refresh_token(identity=user.username, additional_claims=claims),
@@ -85,6 +128,7 @@ def _user_json(user: User) -> dict[str, Any]:
         "role": user.role,
         "doctor": user.doctor_id,
         "unit": user.unit_code,
+        "must_change_password": bool(user.must_change_password),
     }
 
 
@@ -163,14 +207,26 @@ def login() -> ResponseReturnValue:
         for key, value in (("username", username), ("password", password))
         if not isinstance(value, str) or not value or text_problem(value)
     }
+    # The device signing in (optional): its tokens carry its id, so revoking it stops them.
+    device_id = body.get("device_id")
+    if device_id is not None and not valid_id(device_id):
+        errors["device_id"] = ["must be an id of 1-64 letters, digits, '_', '.', ':' or '-'"]
     if errors:
         raise ApiError(
             400, ErrorCode.VALIDATION, "username and password are required", errors=errors
         )
     user = user_named(db.session, username)
     if user is None or not user.active or not check_password_hash(user.password_hash, password):
+        _login_failed()
         raise ApiError(401, ErrorCode.UNAUTHORIZED, "wrong username or password")
-    return jsonify({**_tokens_for(user), "expires_in": _expires_in(), "user": _user_json(user)})
+    try:
+        refuse_revoked_device(device_id)
+    except DeviceRevoked:
+        _login_failed()
+        raise
+    return jsonify(
+        {**_tokens_for(user, device_id), "expires_in": _expires_in(), "user": _user_json(user)}
+    )
 
 
 @bp.post("/refresh")
@@ -197,8 +253,40 @@ def refresh() -> ResponseReturnValue:
     user = user_named(db.session, get_jwt_identity())
     if user is None or not user.active:
         raise ApiError(401, ErrorCode.UNAUTHORIZED, "this account is not active")
-    token = create_access_token(identity=user.username, additional_claims={"role": user.role})
+    device_id = get_jwt().get(DEVICE_CLAIM)
+    refuse_revoked_device(device_id)
+    claims: dict[str, Any] = {"role": user.role}
+    if isinstance(device_id, str):
+        claims[DEVICE_CLAIM] = device_id
+    token = create_access_token(identity=user.username, additional_claims=claims)
     return jsonify({"access_token": token, "expires_in": _expires_in()})
+
+
+@bp.post("/password")
+@login_required()
+def change_password() -> ResponseReturnValue:
+    """Set one's own password (the way out of a one-time password)."""
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise ApiError(400, ErrorCode.INVALID_JSON, "send old_password and new_password")
+    old, new = body.get("old_password"), body.get("new_password")
+    if not isinstance(old, str) or not isinstance(new, str):
+        missing = [k for k in ("old_password", "new_password") if not isinstance(body.get(k), str)]
+        raise ApiError(
+            400,
+            ErrorCode.VALIDATION,
+            "old_password and new_password are required",
+            errors={k: ["is required"] for k in missing},
+        )
+    change_own_password(
+        db.session,
+        current_actor().username,
+        old,
+        new,
+        hash_password=hash_password,
+        check_password=check_password_hash,
+    )
+    return jsonify({"changed": True})
 
 
 @bp.post("/logout")

@@ -5,6 +5,7 @@ service (server/records/service.py) and answers to JSON. No domain logic."""
 from __future__ import annotations
 
 import gzip
+import logging
 import threading
 import uuid
 from typing import Any
@@ -12,9 +13,9 @@ from typing import Any
 from flask import Blueprint, Response, current_app, jsonify, request
 from flask.typing import ResponseReturnValue
 
-from server import evaluation_queue, flags
+from server import devices, evaluation_queue, flags, metrics
 from server.actor import COUNTY_ADMIN, TOWNSHIP_REVIEWER
-from server.api.auth import current_actor, login_required
+from server.api.auth import current_actor, login_required, refuse_revoked_device
 from server.api.context import evaluation
 from server.api.errors import ApiError
 from server.api.parsing import int_arg, json_body
@@ -45,6 +46,7 @@ from sync.records import (
 )
 from sync.storage import InvalidCursor
 
+log = logging.getLogger(__name__)
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
 _clock_lock = threading.Lock()
@@ -121,7 +123,44 @@ def push() -> ResponseReturnValue:
         ) from exc
     except BatchFormatError as exc:
         raise ApiError(400, ErrorCode.INVALID_REQUEST, str(exc), errors=exc.errors) from exc
-    return jsonify(_push(batch))
+    refuse_revoked_device(batch.device_id)
+    with metrics.timed() as elapsed:
+        answer = _push(batch)
+    # The results as the device sent the changes (a compact answer leaves the keys out).
+    results = [
+        {
+            "collection": getattr(item, "collection", None),
+            "id": getattr(item, "id", None),
+            "status": result.get("status"),
+            "code": result.get("code"),
+        }
+        for item, result in zip(batch.items, answer["results"], strict=False)
+    ]
+    metrics.observe_push(elapsed(), results)
+    _register_device(batch.device_id, "push", results)
+    return jsonify(answer)
+
+
+def _register_device(
+    device_id: str | None, kind: str, results: list[dict[str, Any]] | None = None
+) -> None:
+    """The device registry after a successful push or pull (server/devices.py), in a short
+    transaction of its own; a failure is logged, never the sync's answer."""
+    if not device_id:
+        return
+    try:
+        devices.record_sync(
+            db.session,
+            current_actor(),
+            device_id,
+            kind,
+            client_version=request.headers.get("User-Agent"),
+            results=results,
+        )
+        db.session.commit()
+    except Exception:  # noqa: BLE001 - bookkeeping; the sync itself is committed
+        db.session.rollback()
+        log.exception("device %s not recorded", device_id)
 
 
 def _push(batch: PushBatch, cause: str = evaluation_queue.PUSH) -> dict[str, Any]:
@@ -188,22 +227,27 @@ def pull() -> ResponseReturnValue:
             f"the {H_DEVICE_ID} header must be a device id",
             errors={H_DEVICE_ID: ["must be an id of 1-64 letters, digits, '_', '.', ':' or '-'"]},
         )
-    try:
-        page = service.pull(
-            db.session,
-            current_actor(),
-            request.args.get("cursor"),
-            limit,
-            device_id=device_id,
-            max_bytes=current_app.config["ZHUXUN_MAX_PULL_BYTES"],
-            evaluation=evaluation(),
-            lang=lang,
-        )
-    except InvalidCursor as exc:
-        raise ApiError(
-            400, ErrorCode.INVALID_CURSOR, str(exc), errors={"cursor": [str(exc)]}
-        ) from exc
-    return current_app.response_class(page.to_json(), mimetype="application/json")
+    refuse_revoked_device(device_id)
+    with metrics.timed() as elapsed:
+        try:
+            page = service.pull(
+                db.session,
+                current_actor(),
+                request.args.get("cursor"),
+                limit,
+                device_id=device_id,
+                max_bytes=current_app.config["ZHUXUN_MAX_PULL_BYTES"],
+                evaluation=evaluation(),
+                lang=lang,
+            )
+        except InvalidCursor as exc:
+            raise ApiError(
+                400, ErrorCode.INVALID_CURSOR, str(exc), errors={"cursor": [str(exc)]}
+            ) from exc
+        body = page.to_json()
+    metrics.observe_pull(elapsed())
+    _register_device(device_id, "pull")
+    return current_app.response_class(body, mimetype="application/json")
 
 
 # Answers smaller than this go plain: gzip would save a few bytes and cost a header.

@@ -1,6 +1,7 @@
 """Server-rendered pages for township reviewers and county admins, on a phone over a slow
 link, by audience: sign-in and what every page shares (session.py), the review pages
-(review.py), the county pages (county.py), the error pages (errors.py), and their words in
+(review.py), the county pages (county.py), running a county (admin.py: users and
+devices, sync health, the spreadsheet import, one's own password), the error pages (errors.py), and their words in
 zh-CN and English (text.py). No JavaScript: every decision is a form that posts and
 redirects back. Templates and styles are server/templates and server/static, where the app
 (server/app.py) finds them."""
@@ -12,7 +13,7 @@ from flask import Flask
 
 def init_app(app: Flask) -> None:
     """CSRF, the session cookie and the pages' blueprint, its routes registered first."""
-    from server.web import county, errors, review, session
+    from server.web import admin, county, errors, review, session
 
-    del county, errors, review  # imported for the routes they add to the blueprint
+    del admin, county, errors, review  # imported for the routes they add to the blueprint
     session.init_app(app)

@@ -170,12 +170,26 @@ def home_of(user: User) -> str:
     return url_for(".home")  # which tells a doctor the pages are not for them
 
 
+# Where a user signed in with a one-time password may go before choosing their own.
+PASSWORD_FREE_PAGES = frozenset(
+    {"web.change_password", "web.logout", "web.language", "web.login", "static"}
+)
+
+
 @bp.before_request
-def _before() -> None:
+def _before() -> ResponseReturnValue | None:
     current_language()
     # Before anything reads the form: a writing request without a valid token stops here.
     csrf.protect()
     g.user = _signed_in_user()
+    if (
+        g.user is not None
+        and g.user.must_change_password
+        and request.endpoint not in PASSWORD_FREE_PAGES
+    ):
+        # A one-time password: the user sets their own before anything else.
+        return redirect(url_for(".change_password"))
+    return None
 
 
 @bp.after_request
@@ -317,6 +331,9 @@ def login() -> ResponseReturnValue:
         ), 400
     user = user_named(db.session, username)
     if user is None or not user.active or not check_password_hash(user.password_hash, password):
+        from server import metrics
+
+        metrics.login_failed("page")
         return render_template(
             "login.html",
             next=next_url,
@@ -328,6 +345,8 @@ def login() -> ResponseReturnValue:
     session["user"] = user.username
     session["mark"] = password_mark(user)
     g.user = user
+    if user.must_change_password:
+        return redirect(url_for(".change_password"))
     return redirect(next_url or home_of(user))
 
 

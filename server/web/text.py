@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from server.web.admin_text import ADMIN_ZH
+
 DEFAULT_LANGUAGE = "zh-CN"
 LANGUAGES = ("zh-CN", "en")
 
@@ -164,6 +166,9 @@ ZH: dict[str, str] = {
     "Sat": "周六",
     "Sun": "周日",
 }
+
+
+ZH.update(ADMIN_ZH)  # the county-running pages (issue 15)
 
 
 def translate(text: str, lang: str, **values: Any) -> str:

@@ -113,7 +113,27 @@ SIGNED_IN = [
     ("GET", "/api/v1/conflicts"),
     ("GET", "/api/v1/flags"),
 ]
-PUBLIC = [("GET", "/api/v1/health"), ("GET", "/api/v1/openapi.json")]
+PUBLIC = [
+    ("GET", "/api/v1/health"),
+    ("GET", "/api/v1/openapi.json"),
+    ("GET", "/metrics"),
+    ("GET", "/health/live"),
+    ("GET", "/health/ready"),
+]
+# Running a county (server/accounts_api.py): reviewers and admins read; a doctor gets 403.
+MANAGERS_READ = [
+    ("GET", "/api/v1/admin/users"),
+    ("GET", "/api/v1/admin/devices"),
+    ("GET", "/api/v1/admin/sync-health"),
+    ("GET", "/api/v1/admin/audit"),
+]
+# County admins only (a reviewer and a doctor get 403).
+ADMINS_ONLY = [
+    ("GET", "/api/v1/admin/import/template.xlsx"),
+    ("GET", "/api/v1/admin/import/doctors.csv"),
+]
+# The accounts of each target's doctor, by user name.
+ACCOUNTS = {"D1": "d1", "D2": "d2", "D3": "d3", "D9": "d9"}
 
 
 def expected(role: str, relation: str, action: str) -> int | str:
@@ -146,8 +166,12 @@ class Client:
             self.tokens = answer.json()
             self.http.headers["Authorization"] = f"Bearer {self.tokens['access_token']}"
 
-    def call(self, method: str, path: str, body: Any = None) -> requests.Response:
-        return self.http.request(method, f"{self.base}{path}", json=body, timeout=30)
+    def call(
+        self, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None
+    ) -> requests.Response:
+        return self.http.request(
+            method, f"{self.base}{path}", json=body, timeout=30, headers=headers
+        )
 
     def push(self, change: dict[str, Any]) -> dict[str, Any]:
         answer = self.call(
@@ -217,6 +241,34 @@ def test_every_endpoint_answers_every_role_as_the_table_says(live: Any) -> None:
                 )
                 got[cell[:2] + (label,)] = client.call("GET", summary_path).status_code
 
+            # The target doctor's account and one of their devices (server/accounts_api.py).
+            account = ACCOUNTS[target]
+            for label, method, admin_path in (
+                ("GET account", "GET", f"/api/v1/admin/users/{account}"),
+                ("deactivate account", "POST", f"/api/v1/admin/users/{account}/deactivate"),
+                ("reactivate account", "POST", f"/api/v1/admin/users/{account}/reactivate"),
+                ("devices of doctor", "GET", f"/api/v1/admin/devices?doctor={doctor}"),
+            ):
+                answer = client.call(method, admin_path)
+                want[cell[:2] + (label,)] = (
+                    (403 if role == "doctor" else 200)
+                    if label == "devices of doctor"
+                    else expected(role, relation, "review")
+                )
+                got[cell[:2] + (label,)] = answer.status_code
+                if label == "devices of doctor" and answer.status_code == 200:
+                    # Out of scope, the list is empty rather than 404: the filter is the scope.
+                    want[cell[:2] + ("devices listed",)] = relation in SEES[role]
+                    got[cell[:2] + ("devices listed",)] = bool(answer.json()["items"])
+            device = f"m-{role}-{target}"
+            clients[TARGETS[target][0]].call(
+                "GET", "/api/v1/sync/pull", headers={"X-Device-Id": device}
+            )
+            want[cell[:2] + ("revoke device",)] = expected(role, relation, "review")
+            got[cell[:2] + ("revoke device",)] = client.call(
+                "POST", f"/api/v1/admin/devices/{device}/revoke", {}
+            ).status_code
+
             corrected = dict(data, patients=data["patients"] + 1)
             put = client.call("PUT", path, {"base_version": 1, "data": corrected})
             want[cell[:2] + ("PUT visit",)] = expected(role, relation, "put")
@@ -245,6 +297,47 @@ def test_every_endpoint_answers_every_role_as_the_table_says(live: Any) -> None:
         for method, path in SIGNED_IN:
             want[(role, "-", f"{method} {path}")] = 200
             got[(role, "-", f"{method} {path}")] = client.call(method, path).status_code
+        for method, path in MANAGERS_READ:
+            want[(role, "-", f"{method} {path}")] = 403 if role == "doctor" else 200
+            got[(role, "-", f"{method} {path}")] = client.call(method, path).status_code
+        for method, path in ADMINS_ONLY:
+            want[(role, "-", f"{method} {path}")] = 200 if role == "county_admin" else 403
+            got[(role, "-", f"{method} {path}")] = client.call(method, path).status_code
+        dry_run = client.http.post(
+            f"{live.url}/api/v1/admin/import?mode=check",
+            files={"files": ("doctors.csv", "医生编号,姓名,资质,所属单位编码\r\n".encode())},
+            timeout=30,
+        )
+        want[(role, "-", "POST import dry run")] = 200 if role == "county_admin" else 403
+        got[(role, "-", "POST import dry run")] = dry_run.status_code
+        created = client.call(
+            "POST",
+            "/api/v1/admin/users",
+            {"username": f"new-{role}", "role": "doctor", "doctor": "D1"},
+        )
+        want[(role, "-", "POST create doctor account D1")] = 403 if role == "doctor" else 201
+        got[(role, "-", "POST create doctor account D1")] = created.status_code
+        made_admin = client.call(
+            "POST",
+            "/api/v1/admin/users",
+            {"username": f"boss-{role}", "role": "county_admin", "unit": "450999"},
+        )
+        want[(role, "-", "POST create county admin")] = 201 if role == "county_admin" else 403
+        got[(role, "-", "POST create county admin")] = made_admin.status_code
+        role_change = client.call(
+            "POST",
+            "/api/v1/admin/users/rev_b/role",
+            {"role": "township_reviewer", "unit": TOWNSHIP_B},
+        )
+        want[(role, "-", "POST change role of rev_b")] = 200 if role == "county_admin" else 403
+        got[(role, "-", "POST change role of rev_b")] = role_change.status_code
+        wrong_password = client.call(
+            "POST",
+            "/api/v1/auth/password",
+            {"old_password": "not-it", "new_password": "whatever-1"},
+        )
+        want[(role, "-", "POST own password, wrong old")] = 400
+        got[(role, "-", "POST own password, wrong old")] = wrong_password.status_code
         want[(role, "-", "GET review audit")] = 403 if role == "doctor" else 200
         got[(role, "-", "GET review audit")] = client.call(
             "GET", "/api/v1/review/audit"
@@ -273,12 +366,29 @@ def test_every_endpoint_answers_every_role_as_the_table_says(live: Any) -> None:
         want[(role, "-", "refresh with refresh token")] = 200
         got[(role, "-", "refresh with refresh token")] = refresh.status_code
 
-    for method, path in SIGNED_IN + [
-        ("PUT", "/api/v1/visits/x"),
-        ("GET", "/api/v1/visits/x"),
-        ("POST", "/api/v1/sync/push"),
-        ("POST", "/api/v1/auth/logout"),
-    ]:
+    admin_routes = [
+        ("POST", "/api/v1/admin/users"),
+        ("GET", "/api/v1/admin/users/d1"),
+        ("POST", "/api/v1/admin/users/d1/deactivate"),
+        ("POST", "/api/v1/admin/users/d1/reactivate"),
+        ("POST", "/api/v1/admin/users/d1/reset-password"),
+        ("POST", "/api/v1/admin/users/d1/role"),
+        ("POST", "/api/v1/admin/devices/audit/revoke"),
+        ("POST", "/api/v1/admin/import"),
+        ("POST", "/api/v1/auth/password"),
+    ]
+    for method, path in (
+        SIGNED_IN
+        + MANAGERS_READ
+        + ADMINS_ONLY
+        + admin_routes
+        + [
+            ("PUT", "/api/v1/visits/x"),
+            ("GET", "/api/v1/visits/x"),
+            ("POST", "/api/v1/sync/push"),
+            ("POST", "/api/v1/auth/logout"),
+        ]
+    ):
         want[("anonymous", "-", f"{method} {path}")] = 401
         got[("anonymous", "-", f"{method} {path}")] = anonymous.call(method, path, {}).status_code
     for method, path in PUBLIC:

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from tests.builders import TOWNSHIP_A
-from tests.web.pages import Pages, api_token, push, text
+from tests.server.web.pages import Pages, api_token, push, text
 
 ONE_TIME = "one-time-password"
 
@@ -54,11 +54,11 @@ def test_each_role_opens_the_pages_the_table_says(app: Any, username: str) -> No
         with pages.client.session_transaction() as session:
             from server.extensions import db
             from server.models import User
-            from server.web import _password_mark
+            from server.web.session import password_mark
 
             with app.app_context():
                 user = db.session.query(User).filter_by(username="d1").one()
-                session["user"], session["mark"] = "d1", _password_mark(user)
+                session["user"], session["mark"] = "d1", password_mark(user)
     else:
         pages.login(username)
     got = [pages.get(path).status_code for path in PAGES]

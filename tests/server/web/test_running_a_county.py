@@ -20,7 +20,7 @@ import pytest
 from server.spreadsheets import DOCTORS, PLACES, USERS, write_xlsx
 from tests.builders import PASSWORD
 from tests.conftest import LiveServer, app_config
-from tests.web.test_browser import sign_in
+from tests.server.web.test_browser import sign_in
 
 pytestmark = pytest.mark.slow
 
@@ -35,10 +35,9 @@ def county_live(
     """The server over a database with nothing but the demo county's own place and its
     admin `county`: what a county has before its first import."""
     from server.app import create_app
-    from server.auth import create_user
-    from server.database import init_db
+    from server.database import add_user, init_db
     from server.extensions import db
-    from server.importer import import_scenario
+    from server.records.importer import import_scenario
 
     app = create_app(app_config("sqlite", tmp_path, request))
     code = demo_county["county"]["code"]
@@ -47,7 +46,7 @@ def county_live(
         import_scenario(
             db.session, {"places": [p for p in demo_county["places"] if p["code"] == code]}
         )
-        create_user("county", PASSWORD, "county_admin", unit_code=code)
+        add_user("county", PASSWORD, "county_admin", unit_code=code)
         db.session.remove()
     server = LiveServer(app)
     yield server

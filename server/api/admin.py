@@ -1,24 +1,25 @@
 """Users, devices, sync health and the spreadsheet import over HTTP, /api/v1/admin (issue
 15; docs/operations.md). County admins, and township reviewers for the doctors of their
 township; a doctor gets 403, an account or device outside the caller's scope 404. The
-operations are server/accounts.py's and server/county_import.py's; errors are the one
-envelope (server/errors.py)."""
+operations are server/accounts.py's, server/devices.py's and server/county_import.py's;
+their domain errors become the one envelope (server/api/errors.py)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
-from flask import Blueprint, Response, current_app, jsonify, request
+from flask import Blueprint, Response, jsonify, request
 from flask.typing import ResponseReturnValue
 
-from server import accounts, county_import, spreadsheets
-from server.api import _int_arg, _json_body
-from server.auth import COUNTY_ADMIN, TOWNSHIP_REVIEWER, current_actor, login_required
-from server.errors import ApiError
+from server import accounts, county_import, devices, flags, spreadsheets
+from server.actor import COUNTY_ADMIN, TOWNSHIP_REVIEWER
+from server.api.auth import current_actor, login_required
+from server.api.context import rules_as_of, ruleset_name
+from server.api.errors import ApiError
+from server.api.parsing import int_arg, json_body
+from server.database import hash_password
 from server.extensions import db
-from server.review import audit_log
+from server.review.workflow import audit_log
 from sync.protocol import ErrorCode
 
 bp = Blueprint("admin", __name__, url_prefix="/api/v1/admin")
@@ -30,23 +31,10 @@ CSV_TYPE = "text/csv; charset=utf-8"
 MAX_IMPORT_FILES = 8
 
 
-@contextmanager
-def answers() -> Iterator[None]:
-    """Account errors as HTTP answers."""
-    try:
-        yield
-    except accounts.NotFound as exc:
-        raise ApiError(404, ErrorCode.NOT_FOUND, str(exc)) from exc
-    except accounts.InvalidInput as exc:
-        raise ApiError(400, ErrorCode.VALIDATION, str(exc), errors=exc.errors) from exc
-    except accounts.NotAllowed as exc:
-        raise ApiError(403, ErrorCode.FORBIDDEN, str(exc)) from exc
-
-
 def _body() -> dict[str, Any]:
     if not request.get_data(cache=True):
         return {}
-    body = _json_body()
+    body = json_body()
     if not isinstance(body, dict):
         raise ApiError(400, ErrorCode.INVALID_REQUEST, "send a JSON object")
     return body
@@ -65,33 +53,28 @@ def _text(body: dict[str, Any], name: str, *, required: bool = False) -> str | N
     return value.strip()
 
 
-def password_method() -> str | None:
-    return current_app.config.get("ZHUXUN_PASSWORD_METHOD")
-
-
 # --- accounts ----------------------------------------------------------------------------
 
 
 @bp.get("/users")
 @managers
 def list_users() -> ResponseReturnValue:
-    return jsonify({"items": accounts.accounts(db.session, current_actor())})
+    return jsonify({"items": accounts.accounts_in_scope(db.session, current_actor())})
 
 
 @bp.post("/users")
 @managers
 def create_user() -> ResponseReturnValue:
     body = _body()
-    with answers():
-        user, password = accounts.create_user(
-            db.session,
-            current_actor(),
-            _text(body, "username", required=True) or "",
-            _text(body, "role", required=True) or "",
-            doctor_id=_text(body, "doctor"),
-            unit_code=_text(body, "unit"),
-            password_method=password_method(),
-        )
+    user, password = accounts.open_account(
+        db.session,
+        current_actor(),
+        _text(body, "username", required=True) or "",
+        _text(body, "role", required=True) or "",
+        doctor_id=_text(body, "doctor"),
+        unit_code=_text(body, "unit"),
+        hash_password=hash_password,
+    )
     return jsonify({"user": user, "one_time_password": password}), 201
 
 
@@ -99,34 +82,28 @@ def create_user() -> ResponseReturnValue:
 @managers
 def get_user(username: str) -> ResponseReturnValue:
     actor = current_actor()
-    with answers():
-        user = accounts.account(db.session, actor, username)
-    return jsonify({**user, "devices": accounts.devices(db.session, actor, username=username)})
+    user = accounts.account_of(db.session, actor, username)
+    return jsonify({**user, "devices": devices.devices(db.session, actor, username=username)})
 
 
 @bp.post("/users/<username>/deactivate")
 @managers
 def deactivate_user(username: str) -> ResponseReturnValue:
-    with answers():
-        return jsonify(accounts.set_active(db.session, current_actor(), username, False))
+    return jsonify(accounts.set_active(db.session, current_actor(), username, False))
 
 
 @bp.post("/users/<username>/reactivate")
 @managers
 def reactivate_user(username: str) -> ResponseReturnValue:
-    with answers():
-        return jsonify(accounts.set_active(db.session, current_actor(), username, True))
+    return jsonify(accounts.set_active(db.session, current_actor(), username, True))
 
 
 @bp.post("/users/<username>/reset-password")
 @managers
 def reset_password(username: str) -> ResponseReturnValue:
     actor = current_actor()
-    with answers():
-        password = accounts.reset_password(
-            db.session, actor, username, password_method=password_method()
-        )
-        user = accounts.account(db.session, actor, username)
+    password = accounts.reset_password(db.session, actor, username, hash_password=hash_password)
+    user = accounts.account_of(db.session, actor, username)
     return jsonify({"user": user, "one_time_password": password})
 
 
@@ -134,17 +111,16 @@ def reset_password(username: str) -> ResponseReturnValue:
 @county_admins
 def change_role(username: str) -> ResponseReturnValue:
     body = _body()
-    with answers():
-        return jsonify(
-            accounts.change_role(
-                db.session,
-                current_actor(),
-                username,
-                role=_text(body, "role", required=True) or "",
-                doctor_id=_text(body, "doctor"),
-                unit_code=_text(body, "unit"),
-            )
+    return jsonify(
+        accounts.change_role(
+            db.session,
+            current_actor(),
+            username,
+            role=_text(body, "role", required=True) or "",
+            doctor_id=_text(body, "doctor"),
+            unit_code=_text(body, "unit"),
         )
+    )
 
 
 # --- devices and sync health -------------------------------------------------------------
@@ -155,7 +131,7 @@ def change_role(username: str) -> ResponseReturnValue:
 def list_devices() -> ResponseReturnValue:
     return jsonify(
         {
-            "items": accounts.devices(
+            "items": devices.devices(
                 db.session,
                 current_actor(),
                 username=request.args.get("user") or None,
@@ -169,20 +145,17 @@ def list_devices() -> ResponseReturnValue:
 @managers
 def revoke_device(device_id: str) -> ResponseReturnValue:
     body = _body()
-    with answers():
-        return jsonify(
-            accounts.revoke_device(
-                db.session, current_actor(), device_id, reason=_text(body, "reason")
-            )
-        )
+    return jsonify(
+        devices.revoke_device(db.session, current_actor(), device_id, reason=_text(body, "reason"))
+    )
 
 
 @bp.get("/sync-health")
 @managers
 def sync_health() -> ResponseReturnValue:
-    days = _int_arg("silent_days", accounts.DEFAULT_SILENT_DAYS, 1, 365)
+    days = int_arg("silent_days", devices.DEFAULT_SILENT_DAYS, 1, 365)
     return jsonify(
-        accounts.sync_health(
+        devices.sync_health(
             db.session,
             current_actor(),
             silent_days=days,
@@ -195,8 +168,8 @@ def sync_health() -> ResponseReturnValue:
 @managers
 def account_audit() -> ResponseReturnValue:
     """The audit entries of accounts and devices (and imports) the caller may see."""
-    limit = _int_arg("limit", 200, 1, 1000)
-    offset = _int_arg("offset", 0, 0, 10**9)
+    limit = int_arg("limit", 200, 1, 1000)
+    offset = int_arg("offset", 0, 0, 10**9)
     items = [
         entry
         for kind in ("user", "device", "import")
@@ -237,29 +210,13 @@ def run_import(files: list[tuple[str, bytes]], *, apply: bool) -> county_import.
         db.session.rollback()
         return plan
     try:
-        plan = county_import.apply(db.session, upload, actor)
+        plan = county_import.apply(db.session, upload, actor, hash_password=hash_password)
     except county_import.ImportRefused:
         return county_import.check(db.session, upload, actor)
-    after_import(plan)
+    if plan.changes_duty():
+        # Flags follow changed assignments and doctors, as after `zhuxun import`.
+        flags.evaluate_all(db.session, ruleset=ruleset_name(), as_of=rules_as_of(), cause="import")
     return plan
-
-
-def after_import(plan: county_import.ImportPlan) -> None:
-    """Flags follow changed assignments and doctors (as `zhuxun import` does)."""
-    from server.api import rules_as_of
-    from server.flags import evaluate_all
-
-    changed = any(
-        plan.new.get(kind) or plan.changed.get(kind)
-        for kind in (spreadsheets.ASSIGNMENTS, spreadsheets.DOCTORS)
-    )
-    if changed:
-        evaluate_all(
-            db.session,
-            ruleset=current_app.config["ZHUXUN_RULESET"],
-            as_of=rules_as_of(),
-            cause="import",
-        )
 
 
 @bp.post("/import")

@@ -1,5 +1,5 @@
-"""`/metrics` in Prometheus' text format and `/health/live`, `/health/ready` (issue 15;
-docs/operations.md, "What to monitor").
+"""What `/metrics` reports, in Prometheus' text format (issue 15; docs/operations.md, "What
+to monitor"). The endpoints are server/api/monitoring.py; this module loads no Flask.
 
 Counters and histograms (prometheus-client) count what each process did: pushes and pulls
 with their latency, records by outcome and code, conflicts, failed sign-ins. Under gunicorn
@@ -10,9 +10,6 @@ worker writes its values to files there, and a scrape of any worker adds them al
 Gauges of the database's state (the webhook and evaluation queues' depth, open flags by
 rule, open conflicts, devices) are read from the database at scrape time, so every worker
 answers them alike.
-
-Readiness: the database answers and its schema is at the migrations' head; liveness: the
-process answers (nothing else, so a database outage does not get workers restarted).
 """
 
 from __future__ import annotations
@@ -25,10 +22,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from flask import Blueprint, Response, current_app, jsonify, request
-from flask.typing import ResponseReturnValue
 from prometheus_client import (
-    CONTENT_TYPE_LATEST,
     CollectorRegistry,
     Counter,
     Histogram,
@@ -37,9 +31,8 @@ from prometheus_client import (
 )
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
-from sqlalchemy import func, select, text
-
-from server.extensions import db
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 log = logging.getLogger(__name__)
 
@@ -85,8 +78,6 @@ LOGIN_FAILURES = Counter(
 DEVICE_REFUSALS = Counter(
     "zhuxun_device_refusals", "Syncs refused because the device is revoked", registry=REGISTRY
 )
-
-bp = Blueprint("monitoring", __name__)
 
 
 # --- counting ---------------------------------------------------------------------------
@@ -147,12 +138,15 @@ queue_depth_source("webhook", _webhook_depth)
 
 
 class DatabaseState(Collector):
-    """Gauges read from the database when scraped (inside the request's app context)."""
+    """Gauges read from the database when scraped, with the scraping request's session."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         from server.models import FlagRecord, SyncConflict
 
-        session = db.session
+        session = self.session
         queues = GaugeMetricFamily(
             "zhuxun_queue_depth", "Items waiting in a work queue", labels=["queue"]
         )
@@ -190,23 +184,25 @@ class DatabaseState(Collector):
 
 
 def _device_counts(session: Any) -> dict[str, int] | None:
-    try:
-        from server.accounts import count_devices
-    except ImportError:  # the device registry not there (yet): no gauge
-        return None
+    from server.devices import count_devices
+
     return count_devices(session)
 
 
-def _registry() -> CollectorRegistry:
-    """What a scrape reports: every process's metrics in multiprocess mode, this one's
-    otherwise; and the database's state."""
+def scrape(session: Session) -> bytes:
+    """The text a scrape answers: every process's metrics in multiprocess mode, this
+    one's otherwise; and the database's state."""
+    return generate_latest(_registry(session))
+
+
+def _registry(session: Session) -> CollectorRegistry:
     if MULTIPROCESS:
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
     else:
         registry = CollectorRegistry()
         registry.register(_Own())
-    registry.register(DatabaseState())
+    registry.register(DatabaseState(session))
     return registry
 
 
@@ -224,59 +220,3 @@ def prepare_multiprocess_dir(path: str | os.PathLike[str]) -> Path:
     for stale in directory.glob("*.db"):
         stale.unlink()
     return directory
-
-
-# --- the endpoints -----------------------------------------------------------------------
-
-
-@bp.get("/metrics")
-def metrics() -> ResponseReturnValue:
-    token = current_app.config.get("ZHUXUN_METRICS_TOKEN")
-    if token and request.headers.get("Authorization") != f"Bearer {token}":
-        from server.errors import ApiError
-        from sync.protocol import ErrorCode
-
-        raise ApiError(401, ErrorCode.UNAUTHORIZED, "send the metrics token (Bearer)")
-    body = generate_latest(_registry())
-    return Response(
-        body, mimetype=CONTENT_TYPE_LATEST.split(";")[0], content_type=CONTENT_TYPE_LATEST
-    )
-
-
-@bp.get("/health/live")
-def live() -> ResponseReturnValue:
-    """The process answers requests. Nothing else is checked."""
-    return jsonify({"status": "ok"})
-
-
-@bp.get("/health/ready")
-def ready() -> ResponseReturnValue:
-    """Send traffic here: the database answers and its schema is current."""
-    checks: dict[str, Any] = {}
-    try:
-        db.session.execute(text("SELECT 1"))
-        checks["database"] = "ok"
-    except Exception as exc:  # noqa: BLE001 - any failure means not ready; say which
-        db.session.rollback()
-        checks["database"] = f"unavailable: {type(exc).__name__}"
-    if checks["database"] == "ok":
-        checks["migrations"] = _migrations_state()
-    ready_now = checks["database"] == "ok" and checks.get("migrations") == "current"
-    body = {"status": "ready" if ready_now else "not_ready", "checks": checks}
-    return jsonify(body), 200 if ready_now else 503
-
-
-def _migrations_state() -> str:
-    from alembic.script import ScriptDirectory
-
-    from server.database import alembic_config
-
-    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
-    try:
-        current = db.session.execute(text("SELECT version_num FROM alembic_version")).scalar()
-    except Exception:  # noqa: BLE001 - no table: never migrated
-        db.session.rollback()
-        current = None
-    if current == head:
-        return "current"
-    return f"at {current or 'none'}, head is {head}: run `zhuxun init-db`"

@@ -1,4 +1,4 @@
-"""`/metrics` and `/health/live`, `/health/ready` (server/monitoring.py): a scrape after a
+"""`/metrics` and `/health/live`, `/health/ready` (server/metrics.py, server/api/monitoring.py): a scrape after a
 push shows its counters; failed sign-ins and the database's state are there; readiness
 tells a database behind the migrations apart; under gunicorn's several workers every
 scrape adds up every worker's counts."""

@@ -1,28 +1,30 @@
 """The pages of running a county (issue 15): users and devices, sync health, the
 spreadsheet import, and changing one's own password (which a one-time password makes the
-first stop after signing in). Routes of the pages' blueprint (server/web.py), with its
-language, CSRF check and session; no JavaScript, every action a form that posts.
+first stop after signing in). Routes of the pages' blueprint (server/web/session.py), with
+its language, CSRF check and session; no JavaScript, every action a form that posts.
 
-No domain logic here: server/accounts.py and server/county_import.py, as the API
-(server/accounts_api.py) calls them."""
+No domain logic here: server/accounts.py, server/devices.py and server/county_import.py,
+as the API (server/api/admin.py) calls them; their errors become error pages
+(server/web/errors.py)."""
 
 from __future__ import annotations
 
-from datetime import UTC
 from typing import Any
 
 from flask import Response, flash, g, redirect, render_template, request, session, url_for
 from flask.typing import ResponseReturnValue
-from sqlalchemy import select
 from werkzeug.exceptions import NotFound
+from werkzeug.security import check_password_hash
 
-from server import accounts, accounts_api, county_import, spreadsheets
-from server.auth import COUNTY_ADMIN, DOCTOR, ROLES, TOWNSHIP_REVIEWER
-from server.errors import ApiError
+from server import accounts, county_import, devices, spreadsheets
+from server.actor import COUNTY_ADMIN, DOCTOR, ROLES, TOWNSHIP_REVIEWER
+from server.api import admin as admin_api
+from server.api.errors import ApiError
+from server.database import hash_password
+from server.errors import Forbidden, InvalidInput
 from server.extensions import db
-from server.models import AuditEntry, User
-from server.review import audit_json
-from server.web import _, _password_mark, bp, pages_for
+from server.models import User
+from server.web.session import _, bp, pages_for, password_mark
 
 ACTIONS = ("reset-password", "deactivate", "reactivate", "role")
 
@@ -43,7 +45,7 @@ def _users_page(status: int = 200, **values: Any) -> ResponseReturnValue:
     values.setdefault("errors", {})
     return render_template(
         "admin_users.html",
-        accounts=accounts.accounts(db.session, g.actor),
+        accounts=accounts.accounts_in_scope(db.session, g.actor),
         roles=_roles(),
         **values,
     ), status
@@ -60,19 +62,19 @@ def admin_users() -> ResponseReturnValue:
 def admin_create_user() -> ResponseReturnValue:
     form = _form("username", "role", "doctor", "unit")
     try:
-        created, password = accounts.create_user(
+        created, password = accounts.open_account(
             db.session,
             g.actor,
             form["username"] or "",
             form["role"] or "",
             doctor_id=form["doctor"],
             unit_code=form["unit"],
-            password_method=accounts_api.password_method(),
+            hash_password=hash_password,
         )
-    except accounts.InvalidInput as exc:
+    except InvalidInput as exc:
         db.session.rollback()
-        return _users_page(400, form=form, errors=exc.errors)
-    except accounts.NotAllowed as exc:
+        return _users_page(400, form=form, errors=exc.errors or {})
+    except Forbidden as exc:
         db.session.rollback()
         return _users_page(403, form=form, errors={"role": [str(exc)]})
     # The one-time password is shown on this answer only: not in a redirect's flash,
@@ -80,41 +82,15 @@ def admin_create_user() -> ResponseReturnValue:
     return _users_page(201, created=created, password=password)
 
 
-def _trail(username: str, device_ids: list[str]) -> list[dict[str, Any]]:
-    subjects = [("user", username), *(("device", d) for d in device_ids)]
-    rows = db.session.scalars(
-        select(AuditEntry)
-        .where(g.actor.owns(AuditEntry))
-        .where(
-            AuditEntry.subject_type.in_([s[0] for s in subjects]),
-            AuditEntry.subject_id.in_([s[1] for s in subjects]),
-        )
-        .order_by(AuditEntry.id)
-    )
-    trail = []
-    for row in rows:
-        if (row.subject_type, row.subject_id) not in subjects:
-            continue
-        entry = audit_json(row)
-        # SQLite hands the stored UTC time back without its zone; the pages show China time.
-        if row.at is not None and row.at.tzinfo is None:
-            entry["at"] = row.at.replace(tzinfo=UTC).isoformat()
-        trail.append(entry)
-    return trail
-
-
 def _user_page(username: str, status: int = 200, **values: Any) -> ResponseReturnValue:
-    try:
-        account = accounts.account(db.session, g.actor, username)
-    except accounts.NotFound as exc:
-        raise NotFound(str(exc)) from exc
-    devices = accounts.devices(db.session, g.actor, username=username)
+    account = accounts.account_of(db.session, g.actor, username)
+    listed = devices.devices(db.session, g.actor, username=username)
     return render_template(
         "admin_user.html",
         account=account,
-        devices=devices,
+        devices=listed,
         roles=_roles(),
-        trail=_trail(username, [d["id"] for d in devices]),
+        trail=accounts.account_trail(db.session, g.actor, username, [d["id"] for d in listed]),
         **values,
     ), status
 
@@ -133,7 +109,7 @@ def admin_user_action(username: str, action: str) -> ResponseReturnValue:
     try:
         if action == "reset-password":
             password = accounts.reset_password(
-                db.session, g.actor, username, password_method=accounts_api.password_method()
+                db.session, g.actor, username, hash_password=hash_password
             )
             return _user_page(username, password=password)
         if action in ("deactivate", "reactivate"):
@@ -146,7 +122,7 @@ def admin_user_action(username: str, action: str) -> ResponseReturnValue:
             )
         else:
             if g.user.role != COUNTY_ADMIN:
-                raise accounts.NotAllowed("only a county admin changes roles")
+                raise Forbidden("only a county admin changes roles")
             form = _form("role", "doctor", "unit")
             accounts.change_role(
                 db.session,
@@ -157,14 +133,9 @@ def admin_user_action(username: str, action: str) -> ResponseReturnValue:
                 unit_code=form["unit"],
             )
             flash(_("The role and unit were changed."), "ok")
-    except accounts.NotFound as exc:
-        raise NotFound(str(exc)) from exc
-    except accounts.InvalidInput as exc:
+    except (InvalidInput, Forbidden):
         db.session.rollback()
-        raise ApiError(400, "validation_failed", str(exc), errors=exc.errors) from exc
-    except accounts.NotAllowed as exc:
-        db.session.rollback()
-        raise ApiError(403, "forbidden", str(exc)) from exc
+        raise
     return redirect(url_for(".admin_user", username=username))
 
 
@@ -172,10 +143,7 @@ def admin_user_action(username: str, action: str) -> ResponseReturnValue:
 @pages_for(TOWNSHIP_REVIEWER, COUNTY_ADMIN)
 def admin_revoke_device(device_id: str) -> ResponseReturnValue:
     form = _form("user", "reason")
-    try:
-        device = accounts.revoke_device(db.session, g.actor, device_id, reason=form["reason"])
-    except accounts.NotFound as exc:
-        raise NotFound(str(exc)) from exc
+    device = devices.revoke_device(db.session, g.actor, device_id, reason=form["reason"])
     flash(_("Device %(device)s was revoked.", device=device_id), "ok")
     return redirect(url_for(".admin_user", username=form["user"] or device["user"]))
 
@@ -187,8 +155,8 @@ def admin_revoke_device(device_id: str) -> ResponseReturnValue:
 @pages_for(TOWNSHIP_REVIEWER, COUNTY_ADMIN)
 def sync_health() -> ResponseReturnValue:
     raw = request.args.get("silent_days", "")
-    days = int(raw) if raw.isdigit() and 1 <= int(raw) <= 365 else accounts.DEFAULT_SILENT_DAYS
-    health = accounts.sync_health(
+    days = int(raw) if raw.isdigit() and 1 <= int(raw) <= 365 else devices.DEFAULT_SILENT_DAYS
+    health = devices.sync_health(
         db.session, g.actor, silent_days=days, township=request.args.get("township") or None
     )
     return render_template("sync_health.html", health=health)
@@ -205,7 +173,7 @@ def admin_import() -> ResponseReturnValue:
     if request.method == "POST":
         apply = request.form.get("mode") == "import"
         try:
-            plan = accounts_api.run_import(accounts_api.uploaded_files(), apply=apply)
+            plan = admin_api.run_import(admin_api.uploaded_files(), apply=apply)
         except ApiError as exc:
             message = exc.message
             if exc.details and "message_zh" in exc.details and g.lang != "en":
@@ -221,7 +189,7 @@ def admin_import() -> ResponseReturnValue:
 @pages_for(COUNTY_ADMIN)
 def admin_import_template(name: str) -> ResponseReturnValue:
     try:
-        body, mimetype = accounts_api.template(name)
+        body, mimetype = admin_api.template(name)
     except ApiError as exc:
         raise NotFound(exc.message) from exc
     return Response(
@@ -253,17 +221,18 @@ def change_password() -> ResponseReturnValue:
             user.username,
             form["old_password"],
             form["new_password"],
-            password_method=accounts_api.password_method(),
+            hash_password=hash_password,
+            check_password=check_password_hash,
         )
-    except accounts.InvalidInput as exc:
+    except InvalidInput as exc:
         db.session.rollback()
         errors = {
             field: _(_PASSWORD_PROBLEMS.get(field, "Please check the input"))
-            for field in exc.errors
+            for field in exc.errors or {}
         }
         return render_template("password.html", must_change=must_change, errors=errors), 400
     # The session goes on with the new password's mark (others of the old one end).
-    session["mark"] = _password_mark(user)
+    session["mark"] = password_mark(user)
     if user.role in (TOWNSHIP_REVIEWER, COUNTY_ADMIN):
         flash(_("Your password was changed."), "ok")
         return redirect(url_for(".home"))

@@ -23,7 +23,7 @@ SIZES = {"townships": 2, "villages": 6, "doctors": 6, "weeks": 2}
 
 @pytest.fixture(scope="module")
 def county() -> dict[str, Any]:
-    from server.demo_data import generate_county
+    from demo_county import generate_county
 
     return generate_county(seed=11, **SIZES)
 
@@ -43,10 +43,9 @@ def empty_app(
     """A database with the county's own place and its admin `admin` only (and another
     county with its admin `other`)."""
     from server.app import create_app
-    from server.auth import create_user
-    from server.database import init_db
+    from server.database import add_user, init_db
     from server.extensions import db
-    from server.importer import import_scenario
+    from server.records.importer import import_scenario
 
     app = create_app(app_config(backend, tmp_path, request))
     code = county["county"]["code"]
@@ -61,8 +60,8 @@ def empty_app(
                 ]
             },
         )
-        create_user("admin", PASSWORD, "county_admin", unit_code=code)
-        create_user("other", PASSWORD, "county_admin", unit_code="459999")
+        add_user("admin", PASSWORD, "county_admin", unit_code=code)
+        add_user("other", PASSWORD, "county_admin", unit_code="459999")
         db.session.remove()
     yield app
     with app.app_context():
@@ -117,7 +116,7 @@ def test_the_import_stores_what_the_json_scenario_import_stores(
     from server.app import create_app
     from server.database import init_db
     from server.extensions import db
-    from server.importer import import_scenario
+    from server.records.importer import import_scenario
 
     answer = upload(empty_app, write_xlsx(sheets(county)), mode="import")
     assert answer.status_code == 200, answer.get_data(as_text=True)
@@ -219,7 +218,9 @@ def test_a_failure_half_way_through_the_import_leaves_nothing_behind(
         with empty_app.app_context():
             try:
                 county_import.apply(
-                    db.session, spreadsheets.read_files([("c.xlsx", write_xlsx(rows))])
+                    db.session,
+                    spreadsheets.read_files([("c.xlsx", write_xlsx(rows))]),
+                    hash_password=str.upper,
                 )
             finally:
                 db.session.remove()

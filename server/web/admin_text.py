@@ -1,5 +1,5 @@
-"""The words of the county-running pages (server/admin_pages.py and its templates), English
-as the key and zh-CN as the value; server/web_text.py takes them into its catalogue."""
+"""The words of the county-running pages (server/web/admin.py and its templates), English
+as the key and zh-CN as the value; server/web/text.py takes them into its catalogue."""
 
 from __future__ import annotations
 
