@@ -139,21 +139,28 @@ def record_sync(
     now: datetime | None = None,
 ) -> None:
     """Note a successful push or pull of a device (the registry's last-seen times, its
-    client version, the records it has had rejected). Flushes, does not commit: a push
-    records itself in its own transaction, a pull in a short one of its own."""
+    client version, the records it has had rejected), in a transaction of its own that the
+    caller commits: call it after the sync's own work is committed, since it first ends
+    whatever transaction the session holds."""
     now = now or datetime.now(UTC)
     device = session.get(Device, device_id)
-    if device is None:
-        device = Device(id=device_id, username=actor.username, rejected={})
-        session.add(device)
-    elif (
-        kind == "pull"
+    if (
+        device is not None
+        and kind == "pull"
         and device.username == actor.username
         and device.last_pull_at is not None
         and now - _aware(device.last_pull_at) < PULL_RECORD_EVERY
         and (client_version is None or client_version == device.client_version)
     ):
         return
+    # End the reads (the request's too): the transaction that writes starts with a write,
+    # so SQLite takes its write lock at once, waiting its busy timeout, rather than failing
+    # to upgrade a read that another commit has made stale. The insert cannot collide with
+    # the same device's other request (a retried push) either.
+    session.rollback()
+    session.execute(_insert_if_missing(session, device_id, actor.username))
+    device = session.get(Device, device_id, populate_existing=True)
+    assert device is not None
     device.username = actor.username
     device.doctor_id = actor.doctor_id
     device.township_code = actor.township_code
@@ -175,6 +182,18 @@ def record_sync(
         device.first_pull_at = device.first_pull_at or now
         device.last_pull_at = now
     session.flush()
+
+
+def _insert_if_missing(session: Session, device_id: str, username: str) -> Any:
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return (
+        insert(Device)
+        .values(id=device_id, username=username, rejected={})
+        .on_conflict_do_nothing(index_elements=[Device.id])
+    )
 
 
 # --- sync health -------------------------------------------------------------------------

@@ -158,9 +158,9 @@ def _register_device(
             results=results,
         )
         db.session.commit()
-    except Exception:  # noqa: BLE001 - bookkeeping; the sync itself is committed
+    except Exception as exc:  # noqa: BLE001 - bookkeeping; the sync itself is committed
         db.session.rollback()
-        log.exception("device %s not recorded", device_id)
+        log.warning("device %s not recorded: %s", device_id, exc)
 
 
 def _push(batch: PushBatch, cause: str = evaluation_queue.PUSH) -> dict[str, Any]:
