@@ -59,12 +59,49 @@ def _text(body: dict[str, Any], name: str, *, required: bool = False) -> str | N
 @bp.get("/users")
 @managers
 def list_users() -> ResponseReturnValue:
+    """The accounts the caller manages.
+    ---
+    get:
+      summary: The accounts the caller manages
+      responses:
+        "200":
+          description: "the accounts"
+          content:
+            application/json:
+              schema: {type: object}
+    """
     return jsonify({"items": accounts.accounts_in_scope(db.session, current_actor())})
 
 
 @bp.post("/users")
 @managers
 def create_user() -> ResponseReturnValue:
+    """Create an account with a one-time password.
+    ---
+    post:
+      summary: Create an account with a one-time password
+      requestBody:
+        required: false
+        content:
+          application/json:
+            schema: {type: object}
+      responses:
+        "201":
+          description: "the account and its one-time password"
+          content:
+            application/json:
+              schema: {type: object}
+        "413":
+          description: "the body is too large"
+          content:
+            application/json:
+              schema: ErrorEnvelope
+        "415":
+          description: "send application/json"
+          content:
+            application/json:
+              schema: ErrorEnvelope
+    """
     body = _body()
     user, password = accounts.open_account(
         db.session,
@@ -81,6 +118,22 @@ def create_user() -> ResponseReturnValue:
 @bp.get("/users/<username>")
 @managers
 def get_user(username: str) -> ResponseReturnValue:
+    """One account with its devices.
+    ---
+    get:
+      summary: One account with its devices
+      responses:
+        "200":
+          description: "the account"
+          content:
+            application/json:
+              schema: {type: object}
+        "404":
+          description: "no such account or device in the caller's scope"
+          content:
+            application/json:
+              schema: ErrorEnvelope
+    """
     actor = current_actor()
     user = accounts.account_of(db.session, actor, username)
     return jsonify({**user, "devices": devices.devices(db.session, actor, username=username)})
@@ -89,18 +142,66 @@ def get_user(username: str) -> ResponseReturnValue:
 @bp.post("/users/<username>/deactivate")
 @managers
 def deactivate_user(username: str) -> ResponseReturnValue:
+    """Deactivate an account (its tokens stop at once).
+    ---
+    post:
+      summary: Deactivate an account (its tokens stop at once)
+      responses:
+        "200":
+          description: "the account"
+          content:
+            application/json:
+              schema: {type: object}
+        "404":
+          description: "no such account or device in the caller's scope"
+          content:
+            application/json:
+              schema: ErrorEnvelope
+    """
     return jsonify(accounts.set_active(db.session, current_actor(), username, False))
 
 
 @bp.post("/users/<username>/reactivate")
 @managers
 def reactivate_user(username: str) -> ResponseReturnValue:
+    """Reactivate an account.
+    ---
+    post:
+      summary: Reactivate an account
+      responses:
+        "200":
+          description: "the account"
+          content:
+            application/json:
+              schema: {type: object}
+        "404":
+          description: "no such account or device in the caller's scope"
+          content:
+            application/json:
+              schema: ErrorEnvelope
+    """
     return jsonify(accounts.set_active(db.session, current_actor(), username, True))
 
 
 @bp.post("/users/<username>/reset-password")
 @managers
 def reset_password(username: str) -> ResponseReturnValue:
+    """A new one-time password for an account.
+    ---
+    post:
+      summary: A new one-time password for an account
+      responses:
+        "200":
+          description: "the account and its one-time password"
+          content:
+            application/json:
+              schema: {type: object}
+        "404":
+          description: "no such account or device in the caller's scope"
+          content:
+            application/json:
+              schema: ErrorEnvelope
+    """
     actor = current_actor()
     password = accounts.reset_password(db.session, actor, username, hash_password=hash_password)
     user = accounts.account_of(db.session, actor, username)
@@ -110,6 +211,37 @@ def reset_password(username: str) -> ResponseReturnValue:
 @bp.post("/users/<username>/role")
 @county_admins
 def change_role(username: str) -> ResponseReturnValue:
+    """Change an account's role and unit (county admins).
+    ---
+    post:
+      summary: Change an account's role and unit (county admins)
+      requestBody:
+        required: false
+        content:
+          application/json:
+            schema: {type: object}
+      responses:
+        "200":
+          description: "the account"
+          content:
+            application/json:
+              schema: {type: object}
+        "404":
+          description: "no such account or device in the caller's scope"
+          content:
+            application/json:
+              schema: ErrorEnvelope
+        "413":
+          description: "the body is too large"
+          content:
+            application/json:
+              schema: ErrorEnvelope
+        "415":
+          description: "send application/json"
+          content:
+            application/json:
+              schema: ErrorEnvelope
+    """
     body = _body()
     return jsonify(
         accounts.change_role(
@@ -129,6 +261,17 @@ def change_role(username: str) -> ResponseReturnValue:
 @bp.get("/devices")
 @managers
 def list_devices() -> ResponseReturnValue:
+    """The devices in the caller's scope.
+    ---
+    get:
+      summary: The devices in the caller's scope
+      responses:
+        "200":
+          description: "the devices"
+          content:
+            application/json:
+              schema: {type: object}
+    """
     return jsonify(
         {
             "items": devices.devices(
@@ -144,6 +287,37 @@ def list_devices() -> ResponseReturnValue:
 @bp.post("/devices/<device_id>/revoke")
 @managers
 def revoke_device(device_id: str) -> ResponseReturnValue:
+    """Revoke a device: its tokens and syncs are refused (device_revoked).
+    ---
+    post:
+      summary: "Revoke a device: its tokens and syncs are refused (device_revoked)"
+      requestBody:
+        required: false
+        content:
+          application/json:
+            schema: {type: object}
+      responses:
+        "200":
+          description: "the device"
+          content:
+            application/json:
+              schema: {type: object}
+        "404":
+          description: "no such account or device in the caller's scope"
+          content:
+            application/json:
+              schema: ErrorEnvelope
+        "413":
+          description: "the body is too large"
+          content:
+            application/json:
+              schema: ErrorEnvelope
+        "415":
+          description: "send application/json"
+          content:
+            application/json:
+              schema: ErrorEnvelope
+    """
     body = _body()
     return jsonify(
         devices.revoke_device(db.session, current_actor(), device_id, reason=_text(body, "reason"))
@@ -153,6 +327,17 @@ def revoke_device(device_id: str) -> ResponseReturnValue:
 @bp.get("/sync-health")
 @managers
 def sync_health() -> ResponseReturnValue:
+    """Each doctor's last sync; doctors silent for more than silent_days.
+    ---
+    get:
+      summary: Each doctor's last sync; doctors silent for more than silent_days
+      responses:
+        "200":
+          description: "the sync health"
+          content:
+            application/json:
+              schema: {type: object}
+    """
     days = int_arg("silent_days", devices.DEFAULT_SILENT_DAYS, 1, 365)
     return jsonify(
         devices.sync_health(
@@ -167,7 +352,17 @@ def sync_health() -> ResponseReturnValue:
 @bp.get("/audit")
 @managers
 def account_audit() -> ResponseReturnValue:
-    """The audit entries of accounts and devices (and imports) the caller may see."""
+    """The audit entries of accounts and devices (and imports) the caller may see.
+    ---
+    get:
+      summary: Audit entries of accounts, devices and imports
+      responses:
+        "200":
+          description: "the entries"
+          content:
+            application/json:
+              schema: {type: object}
+    """
     limit = int_arg("limit", 200, 1, 1000)
     offset = int_arg("offset", 0, 0, 10**9)
     items = [
@@ -223,7 +418,35 @@ def run_import(files: list[tuple[str, bytes]], *, apply: bool) -> county_import.
 @county_admins
 def import_files() -> ResponseReturnValue:
     """`?mode=check` (the default) is the dry run; `?mode=import` imports, all or nothing.
-    Either answers the plan: counts, problems by sheet/row/column, one-time passwords."""
+    Either answers the plan: counts, problems by sheet/row/column, one-time passwords.
+    ---
+    post:
+      summary: Check (mode=check) or import (mode=import) CSV/XLSX files
+      requestBody:
+        required: true
+        content:
+          multipart/form-data:
+            schema:
+              type: object
+              properties:
+                files: {type: array, items: {type: string, format: binary}}
+      responses:
+        "200":
+          description: "the plan: counts, problems, one-time passwords"
+          content:
+            application/json:
+              schema: {type: object}
+        "413":
+          description: "the files are too large"
+          content:
+            application/json:
+              schema: ErrorEnvelope
+        "422":
+          description: "problems: nothing was imported (the plan lists them)"
+          content:
+            application/json:
+              schema: ErrorEnvelope
+    """
     mode = request.args.get("mode", "check")
     if mode not in ("check", "import"):
         raise ApiError(400, ErrorCode.VALIDATION, "mode is check or import",
@@ -248,6 +471,22 @@ def template(name: str) -> tuple[bytes, str]:
 @bp.get("/import/<name>")
 @county_admins
 def import_template(name: str) -> ResponseReturnValue:
+    """A template (template.xlsx, <kind>.csv) or the county as XLSX.
+    ---
+    get:
+      summary: A template (template.xlsx, <kind>.csv) or the county as XLSX
+      responses:
+        "200":
+          description: "the file"
+          content:
+            application/json:
+              schema: {type: object}
+        "404":
+          description: "no such template"
+          content:
+            application/json:
+              schema: ErrorEnvelope
+    """
     body, mimetype = template(name)
     return Response(
         body,

@@ -265,7 +265,26 @@ def refresh() -> ResponseReturnValue:
 @bp.post("/password")
 @login_required()
 def change_password() -> ResponseReturnValue:
-    """Set one's own password (the way out of a one-time password)."""
+    """Set one's own password (the way out of a one-time password).
+    ---
+    post:
+      summary: Set one's own password (after a one-time password)
+      requestBody:
+        required: true
+        content:
+          application/json:
+            schema:
+              type: object
+              properties:
+                old_password: {type: string}
+                new_password: {type: string}
+      responses:
+        "200":
+          description: "changed"
+          content:
+            application/json:
+              schema: {type: object}
+    """
     body = request.get_json(silent=True)
     if not isinstance(body, dict):
         raise ApiError(400, ErrorCode.INVALID_JSON, "send old_password and new_password")
