@@ -174,7 +174,7 @@ def worker_command(once: bool, idle: float, batch: int) -> None:
     from server.extensions import db
     from server.flags import judge_entries
 
-    app = _app()
+    app = load_app()
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     settings = dataclasses.replace(evaluation_queue.settings_from(app.config), batch=batch)

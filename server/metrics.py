@@ -113,9 +113,8 @@ def timed() -> Iterator[Callable[[], float]]:
 
 # --- the database's state, read at scrape time ------------------------------------------
 
-# Other queues whose depth /metrics shows: name → a function of the session giving the
-# number of items waiting. The webhook queue is here from the start; the evaluation queue
-# (issue 14) adds itself with `queue_depth_source("evaluation", …)`.
+# The queues whose depth /metrics shows: name → a function of the session giving the
+# number of items waiting (the webhook outbox, issue 14's evaluation queue).
 QUEUE_DEPTHS: dict[str, Callable[[Any], int]] = {}
 
 
@@ -134,7 +133,14 @@ def _webhook_depth(session: Any) -> int:
     )
 
 
+def _evaluation_depth(session: Any) -> int:
+    from server import evaluation_queue  # issue 14's durable queue of stale doctor-weeks
+
+    return evaluation_queue.pending(session)
+
+
 queue_depth_source("webhook", _webhook_depth)
+queue_depth_source("evaluation", _evaluation_depth)
 
 
 class DatabaseState(Collector):

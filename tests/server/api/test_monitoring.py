@@ -82,6 +82,7 @@ def test_a_scrape_after_a_push_shows_its_counters(app: Any) -> None:
     assert grew(("zhuxun_sync_pull_seconds_count", ())) == 1
     # The database's state, read at scrape time.
     assert ("zhuxun_queue_depth", (("queue", "webhook"),)) in after
+    assert ("zhuxun_queue_depth", (("queue", "evaluation"),)) in after
     assert after[("zhuxun_open_conflicts", ())] == 0
     assert "# TYPE zhuxun_open_flags gauge" in client.get("/metrics").get_data(as_text=True)
     assert after[("zhuxun_devices", (("state", "active"),))] >= 1
