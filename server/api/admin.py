@@ -158,6 +158,7 @@ def deactivate_user(username: str) -> ResponseReturnValue:
             application/json:
               schema: ErrorEnvelope
     """
+    _body()  # no fields; a body that is not a JSON object is refused all the same
     return jsonify(accounts.set_active(db.session, current_actor(), username, False))
 
 
@@ -180,6 +181,7 @@ def reactivate_user(username: str) -> ResponseReturnValue:
             application/json:
               schema: ErrorEnvelope
     """
+    _body()  # no fields; a body that is not a JSON object is refused all the same
     return jsonify(accounts.set_active(db.session, current_actor(), username, True))
 
 
@@ -202,6 +204,7 @@ def reset_password(username: str) -> ResponseReturnValue:
             application/json:
               schema: ErrorEnvelope
     """
+    _body()  # no fields; a body that is not a JSON object is refused all the same
     actor = current_actor()
     password = accounts.reset_password(db.session, actor, username, hash_password=hash_password)
     user = accounts.account_of(db.session, actor, username)
@@ -445,7 +448,7 @@ def import_files() -> ResponseReturnValue:
           description: "problems: nothing was imported (the plan lists them)"
           content:
             application/json:
-              schema: ErrorEnvelope
+              schema: {type: object}
     """
     mode = request.args.get("mode", "check")
     if mode not in ("check", "import"):
