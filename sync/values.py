@@ -157,7 +157,9 @@ _UNSERVABLE = re.compile("[\x00\ud800-\udfff]")
 
 def servable_text(text: str) -> str:
     """`text` with every lone surrogate and NUL replaced by U+FFFD, so it can be served."""
-    return text if text.isascii() and "\x00" not in text else _UNSERVABLE.sub("\ufffd", text)
+    if _UNSERVABLE.search(text) is None:
+        return text  # the same object: a subclass (markupsafe.Markup) stays what it is
+    return _UNSERVABLE.sub("\ufffd", text)
 
 
 def safe_path(path: str) -> str:

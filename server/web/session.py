@@ -38,6 +38,7 @@ from flask import (
     url_for,
 )
 from flask.typing import ResponseReturnValue
+from markupsafe import Markup
 from werkzeug.exceptions import Forbidden, NotFound
 from werkzeug.security import check_password_hash
 
@@ -92,7 +93,12 @@ def init_app(app: Flask) -> None:
 
 
 def _servable(value: Any) -> Any:
-    return servable_text(value) if isinstance(value, str) else value
+    if not isinstance(value, str):
+        return value
+    text = servable_text(value)
+    # Markup that had to be repaired stays markup (charts, tables): it was escaped already.
+    repaired = isinstance(value, Markup) and text is not value
+    return Markup(text) if repaired else text  # noqa: S704 - it was escaped markup already
 
 
 # --- language ------------------------------------------------------------------------
