@@ -22,9 +22,10 @@ window.zhuxun = app; // the page tests read the state through this
 const root = () => document.getElementById('view');
 
 function syncLine(state, status) {
+  const pending = status.pending ? ` · ${t('pendingN', { n: status.pending })}` : '';
+  if (state.phase === 'offline' || (state.phase !== 'syncing' && !navigator.onLine)) return `${t('offline')}${pending}`;
   switch (state.phase) {
     case 'syncing': return t('syncing');
-    case 'offline': return t('offline');
     case 'waiting': return t('waiting', { s: Math.max(1, Math.round((state.retryAt - Date.now()) / 1000)) });
     case 'stopped': return t('stopped', { e: state.error });
     case 'signed_out': return t('signed_out');
@@ -163,6 +164,11 @@ function checkInCard(current, placeName) {
 }
 
 async function checkIn(current, assignmentId, place) {
+  if (!place) {
+    app.notice = `${t('place')}: ${t('err_required')}`;
+    render();
+    return;
+  }
   const session = await app.store.session();
   const chosen = current.find((a) => a.id === assignmentId);
   const draft = {
@@ -190,10 +196,20 @@ function openVisitCard(open, placeName) {
     h('h2', {}, t('inProgress')),
     h('p', {}, `${placeName.get(open.place) || open.place} · ${t('since')} ${shortTime(open.check_in)}`),
     h('p', { id: 'open-position', class: typeof open.lat === 'number' ? '' : 'warn' }, positionText(open)),
-    h('label', {}, t('patients'), h('input', { id: 'co-patients', type: 'number', inputmode: 'numeric', min: 0, value: open.patients ?? 0 })),
-    h('label', {}, t('notes'), h('textarea', { id: 'co-notes', rows: 2 }, open.notes || '')),
+    h('label', {}, t('patients'), h('input', { id: 'co-patients', type: 'number', inputmode: 'numeric', min: 0, value: open.patients ?? 0, oninput: keepTyped })),
+    h('label', {}, t('notes'), h('textarea', { id: 'co-notes', rows: 2, oninput: keepTyped }, open.notes || '')),
     h('p', { id: 'co-error', class: 'error' }),
     h('button', { id: 'check-out', type: 'button', class: 'primary big', onclick: checkOut }, t('checkOut')));
+}
+
+/** What the doctor types during a visit is kept in the draft at once: a redraw, a reload
+ * or a flat battery loses none of it. */
+async function keepTyped() {
+  const open = await app.store.openVisit();
+  if (!open) return;
+  const patients = document.getElementById('co-patients');
+  const notes = document.getElementById('co-notes');
+  await app.store.setOpenVisit({ ...open, patients: patients ? patients.value : open.patients, notes: notes ? notes.value : open.notes });
 }
 
 async function checkOut() {
@@ -223,14 +239,21 @@ function stateBadge(state) {
   return h('span', { class: `badge ${state}`, 'data-state': state }, t(`state_${state}`));
 }
 
+/** A change in flight is "sending" while a sync runs; otherwise, for the doctor, it is
+ * pending like any other (the next sync sends it again, unchanged). */
+function shownState(state) {
+  return state === 'in_flight' && !(app.syncer && app.syncer.running) ? 'pending' : state;
+}
+
 function visitItem(v, placeName) {
   const d = v.data;
   const noPosition = typeof d.lat !== 'number';
-  return h('li', { class: `record ${v.state}`, 'data-id': v.id, 'data-state': v.state },
+  const state = shownState(v.state);
+  return h('li', { class: `record ${state}`, 'data-id': v.id, 'data-state': state, 'data-outbox': v.state },
     h('div', { class: 'line' },
       h('strong', {}, `${shortTime(d.check_in)}–${String(d.check_out || '').slice(11, 16)}`),
       ` ${placeName.get(d.place) || d.place || ''} · ${t(`kind_${d.kind}`)} · ${t('patients')} ${d.patients ?? ''}`,
-      v.deleted ? ` · ${t('deleted')}` : null, ' ', stateBadge(v.state)),
+      v.deleted ? ` · ${t('deleted')}` : null, ' ', stateBadge(state)),
     noPosition && !v.deleted ? h('div', { class: 'warn no-position' }, t('noPosition')) : null,
     d.notes ? h('div', { class: 'notes' }, d.notes) : null,
     v.rejection ? h('div', { class: 'error rejection' }, `${t('reason')}: ${v.rejection.code} ${Object.entries(v.rejection.errors).map(([k, m]) => `${k}: ${m.join(', ')}`).join('; ')}`) : null,
@@ -257,8 +280,9 @@ function conflictBox(c) {
 
 function leaveItem(l) {
   const d = l.data;
-  return h('li', { class: `record ${l.state}`, 'data-id': l.id, 'data-state': l.state },
-    h('div', { class: 'line' }, h('strong', {}, `${d.start} – ${d.end}`), ` ${d.reason || ''} · ${d.status || ''} `, stateBadge(l.state)),
+  const state = shownState(l.state);
+  return h('li', { class: `record ${state}`, 'data-id': l.id, 'data-state': state, 'data-outbox': l.state },
+    h('div', { class: 'line' }, h('strong', {}, `${d.start} – ${d.end}`), ` ${d.reason || ''} · ${d.status || ''} `, stateBadge(state)),
     l.rejection ? h('div', { class: 'error rejection' }, `${t('reason')}: ${l.rejection.code}`) : null,
     h('div', { class: 'actions' },
       h('button', { type: 'button', class: 'small edit', onclick: () => edit('leave', l) }, t('edit')),
@@ -291,7 +315,7 @@ const LEAVE_INPUTS = ['start', 'end', 'reason'];
 async function editView() {
   const { collection, record } = app.editing;
   const form = app.forms.forms[collection];
-  const data = record ? record.data : {};
+  const data = app.editing.draft || (record ? record.data : {});
   const places = await app.store.records('places');
   const assignments = await app.store.records('assignments');
   const names = collection === 'visits' ? VISIT_INPUTS : LEAVE_INPUTS;
@@ -306,7 +330,7 @@ async function editView() {
       control = h('select', { name }, h('option', { value: '' }, t('none')),
         assignments.map((a) => h('option', { value: a.id, selected: a.id === value }, `${t(`kind_${a.data.kind}`)} ${a.id}`)));
     } else if (def.type === 'datetime') {
-      control = h('input', { name, type: 'datetime-local', value: toInput(value) });
+      control = h('input', { name, type: 'datetime-local', step: 1, value: toInput(value) });
     } else if (def.type === 'date') {
       control = h('input', { name, type: 'date', value: value || '' });
     } else if (def.type === 'integer' || def.type === 'number') {
@@ -341,7 +365,11 @@ async function submitRecord(event) {
     if (text === '') delete data[name];
     else if (def.type === 'integer') data[name] = /^-?\d+$/.test(text) ? Number(text) : text;
     else if (def.type === 'number') data[name] = Number.isFinite(Number(text)) ? Number(text) : text;
-    else if (def.type === 'datetime') data[name] = fromInput(text);
+    else if (def.type === 'datetime') {
+      // An unchanged time keeps its own offset and seconds exactly as recorded.
+      const before = record ? record.data[name] : null;
+      data[name] = before && toInput(before) === text ? before : fromInput(text);
+    }
     else data[name] = text;
   }
   if (collection === 'visits') {
@@ -354,6 +382,7 @@ async function submitRecord(event) {
   Object.assign(data, { device_id: await app.store.deviceId(), form_version: form.version, recorded_at: localIso() });
   app.errors = validate(form, data);
   if (Object.keys(app.errors).length) {
+    app.editing.draft = data; // the form comes back as the doctor filled it, errors beside
     render();
     return;
   }
@@ -381,6 +410,30 @@ async function signOut() {
   render();
 }
 
+/** What the doctor typed or picked and a redraw (a sync finishing, a position arriving)
+ * would otherwise reset: inputs by id, or by name within a form. */
+function typedValues() {
+  const typed = new Map();
+  for (const el of root().querySelectorAll('input, textarea, select')) {
+    const key = el.id ? `#${el.id}` : el.name ? `[name="${el.name}"]` : null;
+    if (!key) continue;
+    if (el.tagName === 'SELECT' && !el.options.length) continue;
+    const initial = el.tagName === 'SELECT'
+      ? (Array.from(el.options).find((o) => o.defaultSelected) || el.options[0]).value
+      : el.defaultValue;
+    if (el.value !== initial) typed.set(key, el.value);
+  }
+  return typed;
+}
+
+function restoreTyped(typed) {
+  for (const [key, value] of typed) {
+    const el = root().querySelector(key);
+    // A select keeps a pick only if it still offers it (the lists change with a sync).
+    if (el && (el.tagName !== 'SELECT' || Array.from(el.options).some((o) => o.value === value))) el.value = value;
+  }
+}
+
 let drawing = Promise.resolve();
 
 /** Redraw the header and the current screen from the store (one redraw at a time). */
@@ -388,10 +441,18 @@ export function render() {
   drawing = drawing.then(async () => {
     const session = await app.store.session();
     await drawHeader();
-    if (!session || !app.forms) mount(root(), loginView());
-    else if (app.view === 'edit') mount(root(), await editView());
-    else mount(root(), await homeView());
-    document.body.dataset.view = !session ? 'login' : app.view;
+    let screen;
+    if (!session || !app.forms) screen = loginView();
+    else if (app.view === 'edit') screen = await editView();
+    else screen = await homeView();
+    const typed = typedValues(); // after the awaits: what was typed while they ran counts
+    mount(root(), screen);
+    restoreTyped(typed);
+    // For the page tests: the state this drawing shows, set once all of it is drawn.
+    const status = await app.store.status();
+    Object.assign(document.body.dataset, { view: !session ? 'login' : app.view,
+      phase: app.syncer ? app.syncer.state.phase : 'idle', pending: String(status.pending),
+      syncedAt: status.last_sync_at || '' });
   }).catch((error) => {
     mount(root(), h('p', { class: 'error' }, String(error.message || error)));
   });
@@ -402,6 +463,7 @@ function startSync() {
   if (app.syncer) return;
   app.syncer = new Syncer({ store: app.store, api: app.api, onChange: () => render() });
   window.addEventListener('online', () => app.syncer.now());
+  window.addEventListener('offline', () => render());
   setInterval(() => navigator.onLine && app.syncer.now(), 5 * 60 * 1000);
 }
 

@@ -126,6 +126,11 @@ export class Syncer {
     if (this.running) return this.running;
     if (this.timer) this.timers.clearTimeout(this.timer);
     this.timer = null;
+    if (globalThis.navigator && globalThis.navigator.onLine === false) {
+      // The browser knows there is no network: wait for its `online` event, try nothing.
+      this.set({ ...this.state, phase: 'offline' });
+      return Promise.resolve(null);
+    }
     this.set({ ...this.state, phase: 'syncing' });
     this.running = runSync(this.store, this.api)
       .then((summary) => {

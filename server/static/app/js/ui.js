@@ -42,5 +42,5 @@ export function fromInput(value) {
 }
 
 export function toInput(iso) {
-  return iso ? iso.slice(0, 16) : '';
+  return iso ? iso.slice(0, 19) : '';
 }
