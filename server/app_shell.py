@@ -250,7 +250,9 @@ def duty_plan() -> ResponseReturnValue:
             flags._scenario(db.session, {actor.county_code}, {actor.doctor_id})  # noqa: SLF001
         )
     except ScenarioError as exc:
-        raise ApiError(409, ErrorCode.INVALID_REQUEST, f"the doctor's data is incomplete: {exc}")
+        raise ApiError(
+            409, ErrorCode.INVALID_REQUEST, f"the doctor's data is incomplete: {exc}"
+        ) from exc
     ruleset_name = current_app.config["ZHUXUN_RULESET"]
     plans = week_plans(
         scenario,

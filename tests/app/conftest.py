@@ -12,14 +12,13 @@ import pytest
 
 from tests.builders import PASSWORD
 from tests.conftest import LiveServer, app_config
-from tests.web.conftest import (  # noqa: F401 - fixtures shared with the page tests
-    CHROMIUM,
-    CHROMIUM_ARGS,
-    browser,
-    demo_county,
-    make_demo_app,
-    screenshot,
-)
+from tests.web import conftest as web
+from tests.web.conftest import make_demo_app
+
+# The page tests' fixtures, shared: the seed-7 demo county, Chromium, screenshots.
+browser = web.browser
+demo_county = web.demo_county
+screenshot = web.screenshot
 
 # D0004 patrols two villages of the first township (the reviewer's), open-ended from
 # 2026-01-05 in the seed-7 demo county: their week plans exist for any date after that.

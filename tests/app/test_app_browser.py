@@ -95,9 +95,7 @@ def app_visits(page: Any, attribute: str = "data-state") -> dict[str, str]:
 def server_visits(api: Api) -> dict[str, dict[str, Any]]:
     """The doctor's visits on the server, through the API: id -> {version, data}."""
     changes, _ = api.pull_all()
-    return {
-        c["id"]: c for c in changes if c["collection"] == "visits" and not c.get("deleted")
-    }
+    return {c["id"]: c for c in changes if c["collection"] == "visits" and not c.get("deleted")}
 
 
 def python_client(tmp_path: Any, base: str) -> tuple[Any, Any]:
