@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install test test-long lint format demo bench bench-env bench-short clean
+.PHONY: help install test test-long lint format demo vendor bench bench-env bench-short bench-app clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  make %-12s %s\n", $$1, $$2}'
@@ -36,6 +36,10 @@ format: $(STAMP) ## apply ruff's formatting and safe fixes
 demo: $(STAMP) ## seed a demo county into SQLite, start the server, sync two simulated tablets; Ctrl-C stops it
 	$(BIN)/zhuxun demo --run
 
+vendor: ## refresh the app's vendored SQLite WebAssembly (server/static/app/vendor) from package-lock.json; needs npm
+	npm ci --no-audit --no-fund
+	$(PYTHON) tools/vendor_app.py
+
 KINTO_VENV := bench/.kinto-venv
 
 $(KINTO_VENV)/bin/kinto:
@@ -52,6 +56,9 @@ bench: $(STAMP) bench-env ## full benchmarks (about an hour; PostgreSQL at 127.0
 	$(BIN)/python bench/bench_kinto.py
 	$(BIN)/python bench/bench_memory.py
 	$(BIN)/python bench/bench_counter.py
+
+bench-app: $(STAMP) ## the doctor's app over a 50 kbit/s, 300 ms link: first load, offline open, a week's sync; appended to docs/benchmarks.md
+	$(BIN)/python bench/bench_app.py
 
 bench-short: $(STAMP) ## benchmark smoke run (a few minutes, no peers; fails on errors, never on speed)
 	$(BIN)/python bench/bench_rules.py --short

@@ -26,8 +26,8 @@ SEGMENT = 1460
 class _Direction:
     """One direction of one connection: a pump that reads and a sender that delivers."""
 
-    def __init__(self, src: socket.socket, dst: socket.socket, link: SlowLink) -> None:
-        self.src, self.dst, self.link = src, dst, link
+    def __init__(self, src: socket.socket, dst: socket.socket, link: SlowLink, name: str) -> None:
+        self.src, self.dst, self.link, self.name = src, dst, link, name
         self.queue: deque[tuple[float, bytes]] = deque()
         self.ready = threading.Condition()
         self.free_at = 0.0  # when this direction of the link is idle again
@@ -41,10 +41,13 @@ class _Direction:
                 if not chunk:
                     break
                 now = time.monotonic()
-                start = max(now, self.free_at)
-                self.free_at = start + len(chunk) * 8 / (self.link.kbit_s * 1000)
+                if self.link.shared:
+                    due = self.link.reserve(self.name, now, len(chunk))
+                else:
+                    start = max(now, self.free_at)
+                    self.free_at = due = start + len(chunk) * 8 / (self.link.kbit_s * 1000)
                 with self.ready:
-                    self.queue.append((self.free_at + self.link.one_way_s, chunk))
+                    self.queue.append((due + self.link.one_way_s, chunk))
                     self.ready.notify()
         except OSError:
             pass
@@ -75,12 +78,19 @@ class _Direction:
 class SlowLink:
     """The relay; `url` is the server's URL as seen through it. A context manager."""
 
-    def __init__(self, target_url: str, *, kbit_s: float = 50, rtt_ms: float = 300) -> None:
+    def __init__(
+        self, target_url: str, *, kbit_s: float = 50, rtt_ms: float = 300, shared: bool = False
+    ) -> None:
+        """`shared`: all connections share one link each way (a browser opens several at
+        once; a phone still has one radio), instead of each connection its own."""
         host_port = target_url.split("://", 1)[1].rstrip("/")
         host, port = host_port.rsplit(":", 1)
         self.target = (host, int(port))
         self.kbit_s = kbit_s
         self.one_way_s = rtt_ms / 2000
+        self.shared = shared
+        self._free_at = {"up": 0.0, "down": 0.0}
+        self._link_lock = threading.Lock()
         self.listener = socket.create_server(("127.0.0.1", 0))
         self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}"
         self.connections = 0
@@ -103,13 +113,20 @@ class SlowLink:
         server = socket.create_connection(self.target)
         for sock in (client, server):
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        for name, direction in (("up", _Direction(client, server, self)),
-                                ("down", _Direction(server, client, self))):  # fmt: skip
+        for name, direction in (("up", _Direction(client, server, self, "up")),
+                                ("down", _Direction(server, client, self, "down"))):  # fmt: skip
             self._directions.append((name, direction))
             for work in (direction.pump, direction.deliver):
                 thread = threading.Thread(target=work, daemon=True)
                 thread.start()
                 self._threads.append(thread)
+
+    def reserve(self, name: str, now: float, size: int) -> float:
+        """When a segment of `size` bytes finishes leaving on the shared link `name`."""
+        with self._link_lock:
+            start = max(now, self._free_at[name])
+            self._free_at[name] = start + size * 8 / (self.kbit_s * 1000)
+            return self._free_at[name]
 
     def totals(self) -> tuple[int, int]:
         """Bytes delivered up and down so far, headers and all."""

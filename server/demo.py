@@ -150,6 +150,9 @@ def run_demo(
         _pages(url)
         click.echo("")
         click.secho(f"Zhuxun is running at {url}", fg="yellow", bold=True)
+        click.echo(
+            f"  doctor's app:  {url}/app/  (sign in as doctor / {DEMO_PASSWORD}; works offline)"
+        )
         click.echo(f"  API document:  {url}/api/v1/openapi.json")
         click.echo(f"  pages (zh-CN; English by the link at the top): sign in at {url}/login")
         click.echo(f"    review       {url}/review  (doctor-weeks; approve, send back, excuse)")
@@ -162,7 +165,10 @@ def run_demo(
         click.echo(
             f"    reviewer     township reviewer of {township_name} ({township}): {url}/review"
         )
-        click.echo(f"    doctor       {doctor['name']} ({doctor['id']}), also on the two tablets")
+        click.echo(
+            f"    doctor       {doctor['name']} ({doctor['id']}): {url}/app/ on a phone or "
+            "tablet, also on the two simulated tablets"
+        )
         click.echo(f"  tablets' data: {directory / 'tablet'}  and  {directory / 'clinic-pc'}")
         click.echo(
             f"  try: ZHUXUN_CLIENT_DIR={directory / 'tablet'} {_bin('zhuxun-client')} status"

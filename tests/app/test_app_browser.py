@@ -18,6 +18,7 @@ import pytest
 from tests.app.conftest import DOCTOR, DOCTOR_USER, china_today
 from tests.builders import PASSWORD
 from tests.conftest import Api
+from tests.web.conftest import SCREENSHOTS
 
 pytestmark = pytest.mark.slow
 
@@ -228,6 +229,7 @@ def test_the_app_on_a_phone_offline_and_back(
     assert app_standing(page) == expected
     assert expected["A0004"][0] >= 1, "the 4.5-hour visit counts as a half-day session"
     screenshot(page, "app-week")
+    page.screenshot(path=str(SCREENSHOTS / "app-phone.png"))  # the phone's screen, for docs
 
     # A reviewer sends one visit back: it reaches the app with the comment.
     sent_back = min(mine)
@@ -346,4 +348,29 @@ def test_a_visit_with_geolocation_denied_is_saved_without_a_position(
     visit_id = item.get_attribute("data-id")
     on_server = server_visits(Api(live.url, DOCTOR_USER))[visit_id]
     assert "lat" not in on_server["data"] or on_server["data"]["lat"] is None
+    context.close()
+
+
+def test_without_opfs_the_app_says_so_and_keeps_its_data_in_indexeddb(
+    app_server: Any, browser: Any, screenshot: Any
+) -> None:
+    _app, live = app_server
+    context = new_context(browser)
+    page = context.new_page()
+    page.goto(f"{live.url}/app/?idb")  # the fallback, as where OPFS is missing
+    page.wait_for_selector("body[data-ready=true]")
+    sign_in(page)
+    storage = page.locator("#storage")
+    assert storage.get_attribute("data-mode") == "indexeddb"
+    assert "IndexedDB" in storage.inner_text()
+    context.set_offline(True)
+    check_in_and_out(page, 7)
+    saved = app_visits(page)
+    screenshot(page, "app-indexeddb")
+    page.close()
+    page = context.new_page()
+    page.goto(f"{live.url}/app/?idb")
+    page.wait_for_selector("#check-in-card")
+    assert app_visits(page) == saved, "every record back from IndexedDB after the tab closed"
+    assert "pending" in saved.values()
     context.close()

@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { memoryDb } from './sqlite.mjs';
 import { Store } from '../../../server/static/app/js/store.js';
-import { afterFailure, afterSuccess, runSync } from '../../../server/static/app/js/sync.js';
+import { afterFailure, afterSuccess, planStale, runSync } from '../../../server/static/app/js/sync.js';
 import { ApiError } from '../../../server/static/app/js/api.js';
 import { retryDelay } from '../../../server/static/app/js/backoff.js';
 
@@ -43,6 +43,7 @@ function fakeServer({ pages = [] } = {}) {
       return { changes: page, cursor: String(index + 1), has_more: index + 1 < pages.length };
     },
     async plan() {
+      log.plans = (log.plans || 0) + 1;
       return { plans: [], as_of: '2026-03-09' };
     },
   };
@@ -56,7 +57,7 @@ test('a sync pushes the outbox, then pulls every page to the end, then keeps the
     [{ collection: 'places', id: 'V1', version: 1, deleted: false, data: { name: '村一' } }],
     [{ collection: 'assignments', id: 'A1', version: 1, deleted: false, data: { kind: 'patrol' } }],
   ] });
-  const summary = await runSync(store, server);
+  const summary = await runSync(store, server, { today: '2026-03-09' });
   assert.equal(summary.accepted, 2);
   assert.equal(summary.received, 2);
   assert.deepEqual(server.log.pulls, [null, '1']);
@@ -120,4 +121,18 @@ test('an expired access token is refreshed once and the call retried', async () 
   assert.equal(session.access_token, 'new');
   assert.deepEqual(calls.map((c) => c[1]), ['Bearer old', 'Bearer r', 'Bearer new']);
   assert.ok(calls.every((c) => c[2] === 'webabc'));
+});
+
+test('the week plan is fetched again only when its inputs or the day changed', async () => {
+  const store = new Store(await memoryDb());
+  const server = fakeServer({ pages: [[{ collection: 'assignments', id: 'A1', version: 1, deleted: false, data: {} }]] });
+  await runSync(store, server, { today: '2026-03-09' });
+  assert.equal(server.log.plans, 1);
+  store.save('visits', 'a', visit(1));
+  await runSync(store, server, { today: '2026-03-09' });
+  assert.equal(server.log.plans, 1, 'a push of visits leaves the plan as it is');
+  await runSync(store, server, { today: '2026-03-10' });
+  assert.equal(server.log.plans, 2, 'a new day');
+  assert.equal(planStale({ as_of: '2026-03-10' }, new Set(['leave']), '2026-03-10'), true);
+  assert.equal(planStale({ as_of: '2026-03-10' }, new Set(['visits', 'flags']), '2026-03-10'), false);
 });

@@ -23,6 +23,7 @@ const TEXT = {
     err_max_length: '最多 {max} 个字', err_minimum: '不能小于 {min}', err_maximum: '不能大于 {max}',
     err_after: '必须晚于到岗时间', err_max_hours: '一次巡诊最长 {hours} 小时', err_future: '时间在未来，请检查设备时间',
     err_not_before: '不能早于开始日期', saved: '已保存', withoutPosition: '无定位保存',
+    busy: '本地数据库正被另一个标签页使用：请关闭其他驻巡页面后重新打开。',
   },
   en: {
     app: 'Zhuxun', signIn: 'Sign in', username: 'Username', password: 'Password', signOut: 'Sign out',
@@ -46,6 +47,7 @@ const TEXT = {
     err_max_length: 'At most {max} characters', err_minimum: 'At least {min}', err_maximum: 'At most {max}',
     err_after: 'Must be after the check-in', err_max_hours: 'A visit lasts at most {hours} hours', err_future: "In the future: check the device's date and time",
     err_not_before: 'Must be on or after the start', saved: 'Saved', withoutPosition: 'Saved without a position',
+    busy: 'The local database is in use by another tab: close the other Zhuxun tabs and open this one again.',
   },
 };
 

@@ -17,7 +17,7 @@ const app = {
   db: null, store: null, api: null, syncer: null, storage: null, persisted: null,
   view: 'home', editing: null, errors: {}, notice: null, updateWaiting: false, forms: null,
 };
-window.zhuxun = app; // the page tests read the state through this
+window.zhuxun = app; // the page tests and the benchmark read the state through this
 
 const root = () => document.getElementById('view');
 
@@ -472,12 +472,20 @@ async function safeMoment() {
   return app.view !== 'edit' && !(await app.store.openVisit());
 }
 
+app.render = () => render();
+
 async function boot() {
   setLanguage(localStorage.getItem('zhuxun.lang') || 'zh');
   document.documentElement.lang = language() === 'zh' ? 'zh-CN' : 'en';
   app.db = openDatabase();
   app.store = app.db.store;
-  app.storage = await app.db.call('open', { forceFallback: new URLSearchParams(location.search).has('idb') });
+  try {
+    app.storage = await app.db.call('open', { forceFallback: new URLSearchParams(location.search).has('idb') });
+  } catch (error) {
+    // The OPFS pool is one tab's at a time: another tab of the app still holds it.
+    mount(root(), h('p', { id: 'db-busy', class: 'error', role: 'alert' }, t('busy'), h('br'), String(error.message || error)));
+    return;
+  }
   if (navigator.storage && navigator.storage.persist) {
     app.persisted = (await navigator.storage.persisted()) || (await navigator.storage.persist());
   } else {

@@ -9,6 +9,11 @@ import { fullResults, onTheWire } from './outbox.js';
 import { newId } from './store.js';
 import { retryable, retryDelay } from './backoff.js';
 import { localIso } from './ui.js';
+import { chinaToday } from './week.js';
+
+// What a week plan is computed from (rules/plan.py): when a pull brings any of these, or
+// the day changed, the plan is fetched again; a push of visits alone leaves it as it is.
+const PLAN_INPUTS = new Set(['assignments', 'leave', 'trainings', 'doctors']);
 
 export const DEFAULT_BATCH = 2000;
 export const PULL_LIMIT = 5000;
@@ -71,22 +76,32 @@ export async function pull(store, api, summary, { limit = PULL_LIMIT, hooks = {}
     await store.applyPulled(changes, next);
     await store.receiveClock(page.clock);
     summary.received += changes.length;
+    for (const change of changes) summary.collections.add(change.collection);
     if (hooks.afterPage) await hooks.afterPage(page);
     if (!page.has_more || next === (cursor || '')) return;
     cursor = next;
   }
 }
 
-/** One whole sync: push, pull to the end, then the week plan (kept for offline use). */
+/** Does the stored week plan need fetching again after this sync? */
+export function planStale(plan, collections, today = chinaToday()) {
+  return !plan || plan.as_of !== today || [...collections].some((c) => PLAN_INPUTS.has(c));
+}
+
+/** One whole sync: push, pull to the end, then the week plan if it changed (kept for
+ * offline use). */
 export async function runSync(store, api, options = {}) {
-  const summary = { sent: 0, accepted: 0, duplicates: 0, rejected: 0, conflicts: 0, received: 0 };
+  const summary = { sent: 0, accepted: 0, duplicates: 0, rejected: 0, conflicts: 0, received: 0, collections: new Set() };
   await push(store, api, summary, options);
   await pull(store, api, summary, options);
-  try {
-    await store.setPlan(await api.plan());
-  } catch (error) {
-    if (error.kind !== 'offline' && error.status !== 403) throw error;
+  if (planStale(await store.plan(), summary.collections, options.today)) {
+    try {
+      await store.setPlan(await api.plan());
+    } catch (error) {
+      if (error.kind !== 'offline' && error.status !== 403) throw error;
+    }
   }
+  summary.collections = [...summary.collections];
   await store.markSynced();
   summary.pending = await store.outboxCount();
   return summary;
