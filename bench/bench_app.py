@@ -43,7 +43,7 @@ TIMEOUT_MS = 600_000
 def serve(workdir: Path) -> tuple[Any, str, str, Any]:
     """`zhuxun serve` (gunicorn, as in production) over the demo county's places, doctors
     and assignments (its weeks end last Sunday), with one patrolling doctor's login."""
-    from server.demo_data import generate_county
+    from demo_county import generate_county
     from server.flags import today_in_china
 
     today = today_in_china()

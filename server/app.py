@@ -72,11 +72,10 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         if db.engine.dialect.name == "sqlite":
             _tune_sqlite(db.engine)
 
-    from server import api, app_shell, web
+    from server import api, web
 
     api.init_app(app)  # the JSON API: JWT, the one error translator, the blueprints
     web.init_app(app)  # the pages: CSRF, the session cookie, the blueprint
-    app_shell.register(app)  # the doctor's offline app at /app/, its forms and week plans
 
     @app.before_request
     def _refuse_nul_in_url() -> None:

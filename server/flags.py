@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from rules import Flag, Place, RuleSet, Scenario, Visit, evaluate, load_ruleset
 from rules.periods import CHINA_TZ
+from rules.plan import WeekPlan, week_plans
 from rules.scenario import trusted_scenario
 from rules.window import windowed_index
 from server import evaluation_queue, webhooks
@@ -641,6 +642,30 @@ def settle_stale(
         session.rollback()
         log.exception("settling the evaluation queue failed; the entries wait for the next")
     return report
+
+
+def week_plans_for(
+    session: Session,
+    county: str,
+    doctor: str,
+    *,
+    as_of: date,
+    ruleset: str,
+    weeks_before: int = 1,
+    weeks_after: int = 2,
+) -> list[WeekPlan]:
+    """The doctor's weekly plans around `as_of` (rules/plan.py) from the data the server
+    holds: their assignments, approved leave and trainings, the rule set and its calendar.
+    The doctor's app counts its own visits against them offline (issue 12)."""
+    scenario = load_scenario(scenario_for(session, {county}, {doctor}))
+    return week_plans(
+        scenario,
+        doctor=doctor,
+        around=as_of,
+        ruleset=ruleset_named(ruleset),
+        weeks_before=weeks_before,
+        weeks_after=weeks_after,
+    )
 
 
 def rules_as_of(configured: str | None) -> date:

@@ -10,7 +10,18 @@ from flask import Flask
 
 def init_app(app: Flask) -> None:
     """JWT callbacks, the error translator and the API blueprints."""
-    from server.api import admin, auth, errors, monitoring, openapi, review, summaries, sync
+    from server.api import (
+        admin,
+        auth,
+        duty,
+        errors,
+        forms,
+        monitoring,
+        openapi,
+        review,
+        summaries,
+        sync,
+    )
 
     auth.init_jwt()
     errors.register(app)
@@ -23,3 +34,5 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(summaries.bp)
     app.register_blueprint(admin.bp)
     app.register_blueprint(monitoring.bp)
+    app.register_blueprint(forms.bp)  # the form definitions the doctor's app checks with
+    app.register_blueprint(duty.bp)  # the week plans the doctor's app counts against

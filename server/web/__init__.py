@@ -13,7 +13,8 @@ from flask import Flask
 
 def init_app(app: Flask) -> None:
     """CSRF, the session cookie and the pages' blueprint, its routes registered first."""
-    from server.web import admin, county, errors, review, session
+    from server.web import admin, app_shell, county, errors, review, session
 
     del admin, county, errors, review  # imported for the routes they add to the blueprint
     session.init_app(app)
+    app.register_blueprint(app_shell.bp)  # the doctor's offline app at /app/ (issue 12)

@@ -1,5 +1,5 @@
 """Fixtures of the doctor's app tests: the page tests' demo county, server and Chromium
-(tests/web/conftest.py), with a doctor's login and the rules evaluated as of today."""
+(tests/server/web/conftest.py), with a doctor's login and the rules evaluated as of today."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ import pytest
 
 from tests.builders import PASSWORD
 from tests.conftest import LiveServer, app_config
-from tests.web import conftest as web
-from tests.web.conftest import make_demo_app
+from tests.server.web import conftest as web
+from tests.server.web.conftest import make_demo_app
 
 # The page tests' fixtures, shared: the seed-7 demo county, Chromium, screenshots.
 browser = web.browser
@@ -31,13 +31,13 @@ def app_server(
 ) -> Iterator[tuple[Any, LiveServer]]:
     """The demo county served live, a doctor's login, and the rules' "today" the real one
     (the app stamps visits with the device's clock)."""
-    from server.auth import create_user
+    from server.database import add_user
     from server.extensions import db
 
     app = make_demo_app(app_config("sqlite", tmp_path, request), demo_county)
     app.config["ZHUXUN_RULES_AS_OF"] = None
     with app.app_context():
-        create_user(DOCTOR_USER, PASSWORD, "doctor", doctor_id=DOCTOR)
+        add_user(DOCTOR_USER, PASSWORD, "doctor", doctor_id=DOCTOR)
         db.session.remove()
     server = LiveServer(app)
     yield app, server

@@ -18,7 +18,7 @@ import pytest
 from tests.app.conftest import DOCTOR, DOCTOR_USER, china_today
 from tests.builders import PASSWORD
 from tests.conftest import Api
-from tests.web.conftest import SCREENSHOTS
+from tests.server.web.conftest import SCREENSHOTS
 
 pytestmark = pytest.mark.slow
 
@@ -100,8 +100,8 @@ def server_visits(api: Api) -> dict[str, dict[str, Any]]:
 
 
 def python_client(tmp_path: Any, base: str) -> tuple[Any, Any]:
-    from offline_client.api import ServerAPI
-    from offline_client.store import open_store
+    from offline_client.local.device import open_store
+    from offline_client.server_api import ServerAPI
 
     session = ServerAPI.login(base, DOCTOR_USER, PASSWORD)
     return open_store(tmp_path / "clinic-pc.sqlite"), ServerAPI(session)
@@ -117,7 +117,7 @@ def server_standing(app: Any) -> dict[str, tuple[int, int]]:
     today = china_today()
     monday = today - timedelta(days=today.weekday())
     with app.app_context():
-        scenario = load_scenario(flags._scenario(db.session, {"450623"}, {DOCTOR}))  # noqa: SLF001
+        scenario = load_scenario(flags.scenario_for(db.session, {"450623"}, {DOCTOR}))
         counts = weekly_counts(
             scenario,
             as_of=today,
@@ -248,7 +248,7 @@ def test_the_app_on_a_phone_offline_and_back(
 
     # The same visit edited on the clinic PC (the Python client) and in the app: the app
     # gets a conflict with both versions; keeping mine converges both devices.
-    from offline_client.sync import run_sync
+    from offline_client.sync_loop import run_sync
 
     contested = sorted(mine)[1]
     pc_store, pc_api = python_client(tmp_path, base)

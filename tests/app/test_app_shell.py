@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from forms.definitions import LATEST, MAX_VISIT_HOURS
-from server import app_shell
+from server.web import app_shell
 from tests.builders import PASSWORD
 
 SHELL_BUDGET_BYTES = 150 * 1024  # issue 12: the app shell ≤ 150 KB gzip
@@ -155,7 +155,7 @@ def test_a_doctor_gets_the_week_plans_the_rules_count_against(client: Any, app_s
     app, _ = app_server
     monday = today - timedelta(days=today.weekday())
     with app.app_context():
-        scenario = load_scenario(flags._scenario(db.session, {"450623"}, {DOCTOR}))  # noqa: SLF001
+        scenario = load_scenario(flags.scenario_for(db.session, {"450623"}, {DOCTOR}))
         counts = weekly_counts(
             scenario,
             as_of=today,

@@ -1,4 +1,4 @@
-// The outbox and the store: the same rules as offline_client/store.py, on the SQLite build
+// The outbox and the store: the same rules as offline_client/local/, on the SQLite build
 // the app runs.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';

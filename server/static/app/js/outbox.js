@@ -1,4 +1,4 @@
-// The outbox: one pending change a record (offline_client/store.py, the same rules).
+// The outbox: one pending change a record (offline_client/local/outbox.py, the same rules).
 // A later edit of a record whose change was never sent collapses into that change and
 // keeps its change id; once the change is in flight (sent, no answer stored) it is frozen,
 // so a resend is byte for byte the same change and the server answers it once

@@ -1,5 +1,5 @@
 // The device's SQLite copy, with the same tables and meaning as the Python client's store
-// (offline_client/store.py) where they overlap: one table a collection, `outbox`,
+// (offline_client/local/) where they overlap: one table a collection, `outbox`,
 // `rejected`, `conflicts`, `send_backs`, `meta` (device id, clock, cursor, session, plan).
 // Synchronous over an sqlite3 `oo1.DB`: it runs inside the database worker (db-worker.js)
 // in the browser and directly in Node's tests. Every write of a record and the change it

@@ -1,4 +1,4 @@
-// The sync loop (docs/sync-protocol.md; offline_client/sync.py does the same): push the
+// The sync loop (docs/sync-protocol.md; offline_client/sync_loop.py does the same): push the
 // outbox in batches, then pull until `has_more` is false, then fetch the week plan.
 // Resumable at every step: a change stays in the outbox, frozen with its change id (or HLC
 // stamp), until its answer is stored, so a push cut off anywhere — the tab closed after
