@@ -147,3 +147,16 @@ test('the HLC stamp stands for the change id on the wire; a compact answer match
   assert.deepEqual(full.map((r) => r.id), ['a', 'b']);
   assert.equal(full[1].change_id, batch[1].change_id);
 });
+
+test('keeping theirs never moves a record back to an older snapshot a later pull replaced', async () => {
+  const store = await fresh();
+  store.applyPulled([{ collection: 'visits', id: 'v1', version: 1, deleted: false, data: visit() }], '5');
+  store.save('visits', 'v1', visit({ patients: 4 }));
+  const batch = store.takeBatch(10);
+  store.storeAnswers(fullResults([{ status: 'conflict', version: 2, conflict_id: 'k1', current: { version: 2, deleted: false, data: visit({ patients: 8 }) } }], batch), batch);
+  store.applyPulled([{ collection: 'visits', id: 'v1', version: 3, deleted: true, data: visit({ patients: 8 }) }], '6');
+  store.resolve('k1', 'theirs');
+  const held = store.get('visits', 'v1');
+  assert.equal(held.version, 3);
+  assert.equal(held.deleted, true, 'the deletion pulled later stays; the record does not come back');
+});

@@ -195,7 +195,12 @@ export function resolve(store, conflictId, keep) {
       queue(store, view.collection, view.record_id, deleted ? 'delete' : 'upsert', data, stamp,
         { baseVersion: serverVersion, resolves: view.id });
     } else {
-      if (theirs.data) put(Boolean(theirs.deleted), theirs.data);
+      // The conflict's snapshot of the server's version may be older than what a later
+      // pull brought (edited or deleted again on the server since): keeping "theirs" never
+      // moves the device back to an older version (as offline_client/local/conflicts.py).
+      const row = store.row(view.collection, view.record_id);
+      const held = row ? row.version : 0;
+      if (theirs.data && Number(theirs.version || 0) >= held) put(Boolean(theirs.deleted), theirs.data);
       queue(store, view.collection, view.record_id, 'resolve', null, stamp, { baseVersion: serverVersion, resolves: view.id });
     }
     store.setConflictStatus(view.id, 'resolved', keep);
