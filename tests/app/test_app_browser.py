@@ -261,6 +261,7 @@ def test_the_app_on_a_phone_offline_and_back(
     page.wait_for_selector("#record-form")
     page.fill("input[name=patients]", "12")
     page.fill("textarea[name=notes]", "平板")
+    screenshot(page, "app-visit-edit")
     page.click("#record-form button[type=submit]")
     page.wait_for_selector("#check-in-card")
     page.click("#sync-now")
@@ -373,4 +374,50 @@ def test_without_opfs_the_app_says_so_and_keeps_its_data_in_indexeddb(
     page.wait_for_selector("#check-in-card")
     assert app_visits(page) == saved, "every record back from IndexedDB after the tab closed"
     assert "pending" in saved.values()
+    context.close()
+
+
+def test_a_new_version_waits_while_a_visit_is_open_and_takes_over_after_check_out(
+    app_server: Any, browser: Any, screenshot: Any, tmp_path: Any, monkeypatch: Any
+) -> None:
+    import shutil
+
+    from server.web import app_shell
+
+    _app, live = app_server
+    context = new_context(browser)
+    page = open_app(context, live.url)
+    sign_in(page)
+    page.wait_for_function("() => navigator.serviceWorker.controller !== null")
+    first = page.evaluate("caches.keys()")
+    page.click("#check-in")
+    page.wait_for_selector("#open-position:not(:has-text('…'))")
+    page.fill("#co-patients", "4")
+
+    # A new version of the app on the server: the worker installs it, and it waits.
+    copy = tmp_path / "app"
+    shutil.copytree(app_shell.APP_DIR, copy)
+    with (copy / "app.css").open("a", encoding="utf-8") as css:
+        css.write("/* a new version */\n")
+    monkeypatch.setattr(app_shell, "APP_DIR", copy)
+    page.evaluate("window.beforeTheUpdate = true")
+    page.evaluate("navigator.serviceWorker.getRegistration().then((r) => r.update())")
+    page.wait_for_selector("#update-ready")
+    page.wait_for_timeout(1500)
+    assert page.evaluate("window.beforeTheUpdate") is True, "never reloaded during the visit"
+    assert page.input_value("#co-patients") == "4"
+    screenshot(page, "app-update-waiting")
+
+    # Checked out: a safe moment; the new version takes over and the app reloads once.
+    page.wait_for_timeout(1100)
+    with page.expect_navigation():
+        page.click("#check-out")
+    page.wait_for_selector("body[data-ready=true]")
+    assert page.evaluate("window.beforeTheUpdate") is None
+    now = page.evaluate("caches.keys()")
+    assert now != first and len([k for k in now if k.startswith("zhuxun-app-")]) == 1
+    assert any(
+        "诊疗人次 4 " in page.inner_text(f"#visits li[data-id='{k}'] .line")
+        for k in app_visits(page)
+    ), "the visit checked out just before the update is kept"
     context.close()

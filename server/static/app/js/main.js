@@ -348,7 +348,7 @@ async function editView() {
     app.errors._other ? h('p', { class: 'error' }, app.errors._other) : null,
     h('div', { class: 'actions' },
       h('button', { type: 'submit', class: 'primary' }, t('save')),
-      h('button', { type: 'button', onclick: () => { app.view = 'home'; render(); } }, t('cancel'))));
+      h('button', { type: 'button', onclick: () => { app.view = 'home'; afterEdit(); } }, t('cancel'))));
 }
 
 async function submitRecord(event) {
@@ -397,6 +397,7 @@ async function submitRecord(event) {
 function afterEdit() {
   render();
   if (app.syncer && navigator.onLine) app.syncer.soon();
+  if (app.updates) app.updates.offer(); // a safe moment now, perhaps, for a waiting version
 }
 
 async function signOut() {
@@ -499,7 +500,8 @@ async function boot() {
     startSync();
     if (navigator.onLine) app.syncer.now();
   }
-  watchForUpdates({ safeMoment, onWaiting: () => { app.updateWaiting = true; render(); } });
+  watchForUpdates({ safeMoment, onWaiting: () => { app.updateWaiting = true; render(); } })
+    .then((updates) => { app.updates = updates; });
   await render();
   document.body.dataset.ready = 'true';
 }

@@ -12,18 +12,22 @@ export async function watchForUpdates({ safeMoment, onWaiting, url = './sw.js' }
   } catch {
     return null; // offline on a first open without a worker: nothing to do
   }
+  // Reload once when the version this page asked for takes over (not when the very first
+  // worker claims a page that had none: that page is already the current version).
+  let asked = false;
   let reloading = false;
   navigator.serviceWorker.addEventListener('controllerchange', () => {
-    if (reloading || !hadController) return;
+    if (reloading || !asked) return;
     reloading = true;
     window.location.reload();
   });
-  const hadController = Boolean(navigator.serviceWorker.controller);
   const offer = async () => {
     const waiting = registration.waiting;
     if (!waiting || !navigator.serviceWorker.controller) return;
-    if (await safeMoment()) waiting.postMessage({ type: 'SKIP_WAITING' });
-    else onWaiting();
+    if (await safeMoment()) {
+      asked = true;
+      waiting.postMessage({ type: 'SKIP_WAITING' });
+    } else onWaiting();
   };
   registration.addEventListener('updatefound', () => {
     const installing = registration.installing;
@@ -34,5 +38,7 @@ export async function watchForUpdates({ safeMoment, onWaiting, url = './sw.js' }
     if (navigator.onLine) registration.update().catch(() => {});
     offer();
   }, CHECK_EVERY_MS);
-  return registration;
+  // The app calls `offer` again when a moment becomes safe (a visit checked out, a form
+  // saved or left), so a waiting version takes over then.
+  return { registration, offer };
 }
