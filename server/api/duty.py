@@ -27,7 +27,35 @@ PLAN_WEEKS_BEFORE, PLAN_WEEKS_AFTER = 1, 2
 def duty_plan() -> ResponseReturnValue:
     """The signed-in doctor's weekly plans from last week to two weeks ahead, computed by
     rules.plan with the server's rule set, calendar, and the approved leave and training
-    it holds."""
+    it holds.
+    ---
+    get:
+      summary: The doctor's weekly duty plans, for counting visits offline
+      description: >-
+        One plan an assignment and ISO week, from last week to two weeks ahead: the unit
+        (duty_days or sessions), the minimum and the required number, the hours that make a
+        duty day or a half-day session, the sessions a date can count, the workdays and the
+        available ones (approved leave and training taken out), the calendar's source. The
+        doctor's app counts its own visits against them (docs/app.md).
+      responses:
+        "200":
+          description: the plans
+          content:
+            application/json:
+              schema:
+                type: object
+                properties:
+                  doctor: {type: string}
+                  as_of: {type: string, format: date}
+                  ruleset: {type: string}
+                  valid_until: {type: string, format: date}
+                  plans: {type: array, items: {type: object}}
+        "409":
+          description: the doctor's reference data is incomplete
+          content:
+            application/json:
+              schema: ErrorEnvelope
+    """
     actor = current_actor()
     if not actor.doctor_id or not actor.county_code:
         raise ApiError(403, ErrorCode.FORBIDDEN, "this account is not a doctor's")

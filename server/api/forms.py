@@ -54,7 +54,26 @@ def form_json(form: FormDef) -> dict[str, Any]:
 @bp.get("/forms")
 def forms() -> ResponseReturnValue:
     """The latest form of each collection a device writes, and the protocol's words and
-    limits (docs/sync-protocol.md): the app builds its checks and batches from these."""
+    limits (docs/sync-protocol.md): the app builds its checks and batches from these.
+    ---
+    get:
+      summary: The form definitions as data, and the protocol's words and limits
+      description: >-
+        Each collection's latest form (fields with type, zh-CN and English labels, required,
+        choices, minimum, maximum, max_length; the checks across fields) and the protocol's
+        collections, ops, statuses, device header and limits. Public: the doctor's app checks
+        records with them offline (docs/app.md).
+      responses:
+        "200":
+          description: the forms by collection, and the protocol
+          content:
+            application/json:
+              schema:
+                type: object
+                properties:
+                  forms: {type: object, additionalProperties: {type: object}}
+                  protocol: {type: object}
+    """
     return jsonify(
         {
             "forms": {name: form_json(form) for name, form in sorted(LATEST.items())},
