@@ -657,7 +657,7 @@ def week_plans_for(
     """The doctor's weekly plans around `as_of` (rules/plan.py) from the data the server
     holds: their assignments, approved leave and trainings, the rule set and its calendar.
     The doctor's app counts its own visits against them offline (issue 12)."""
-    scenario = load_scenario(scenario_for(session, {county}, {doctor}))
+    scenario = trusted_scenario(scenario_for(session, {county}, {doctor}))
     return week_plans(
         scenario,
         doctor=doctor,
