@@ -113,10 +113,10 @@ SIGNED_IN = [
     ("GET", "/api/v1/conflicts"),
     ("GET", "/api/v1/flags"),
 ]
-<<<<<<< HEAD
 PUBLIC = [
     ("GET", "/api/v1/health"),
     ("GET", "/api/v1/openapi.json"),
+    ("GET", "/api/v1/forms"),
     ("GET", "/metrics"),
     ("GET", "/health/live"),
     ("GET", "/health/ready"),
@@ -135,9 +135,6 @@ ADMINS_ONLY = [
 ]
 # The accounts of each target's doctor, by user name.
 ACCOUNTS = {"D1": "d1", "D2": "d2", "D3": "d3", "D9": "d9"}
-=======
-PUBLIC = [("GET", "/api/v1/health"), ("GET", "/api/v1/openapi.json"), ("GET", "/api/v1/forms")]
->>>>>>> 3c06792 (The app's two API views documented for the generated OpenAPI document (issue 13's rule: no undocumented route); /api/v1/forms public and /api/v1/duty/plan a doctor's own in the authorisation matrix)
 
 
 def expected(role: str, relation: str, action: str) -> int | str:
@@ -304,7 +301,6 @@ def test_every_endpoint_answers_every_role_as_the_table_says(live: Any) -> None:
         for method, path in SIGNED_IN:
             want[(role, "-", f"{method} {path}")] = 200
             got[(role, "-", f"{method} {path}")] = client.call(method, path).status_code
-<<<<<<< HEAD
         for method, path in MANAGERS_READ:
             want[(role, "-", f"{method} {path}")] = 403 if role == "doctor" else 200
             got[(role, "-", f"{method} {path}")] = client.call(method, path).status_code
@@ -348,11 +344,9 @@ def test_every_endpoint_answers_every_role_as_the_table_says(live: Any) -> None:
         )
         want[(role, "-", "POST own password, wrong old")] = 400
         got[(role, "-", "POST own password, wrong old")] = wrong_password.status_code
-=======
         # The week plans the doctor's app counts against are a doctor's own (issue 12).
         want[(role, "-", "GET duty plan")] = 200 if role == "doctor" else 403
         got[(role, "-", "GET duty plan")] = client.call("GET", "/api/v1/duty/plan").status_code
->>>>>>> 3c06792 (The app's two API views documented for the generated OpenAPI document (issue 13's rule: no undocumented route); /api/v1/forms public and /api/v1/duty/plan a doctor's own in the authorisation matrix)
         want[(role, "-", "GET review audit")] = 403 if role == "doctor" else 200
         got[(role, "-", "GET review audit")] = client.call(
             "GET", "/api/v1/review/audit"
@@ -381,7 +375,6 @@ def test_every_endpoint_answers_every_role_as_the_table_says(live: Any) -> None:
         want[(role, "-", "refresh with refresh token")] = 200
         got[(role, "-", "refresh with refresh token")] = refresh.status_code
 
-<<<<<<< HEAD
     admin_routes = [
         ("POST", "/api/v1/admin/users"),
         ("GET", "/api/v1/admin/users/d1"),
@@ -403,17 +396,9 @@ def test_every_endpoint_answers_every_role_as_the_table_says(live: Any) -> None:
             ("GET", "/api/v1/visits/x"),
             ("POST", "/api/v1/sync/push"),
             ("POST", "/api/v1/auth/logout"),
+            ("GET", "/api/v1/duty/plan"),
         ]
     ):
-=======
-    for method, path in SIGNED_IN + [
-        ("PUT", "/api/v1/visits/x"),
-        ("GET", "/api/v1/visits/x"),
-        ("POST", "/api/v1/sync/push"),
-        ("POST", "/api/v1/auth/logout"),
-        ("GET", "/api/v1/duty/plan"),
-    ]:
->>>>>>> 3c06792 (The app's two API views documented for the generated OpenAPI document (issue 13's rule: no undocumented route); /api/v1/forms public and /api/v1/duty/plan a doctor's own in the authorisation matrix)
         want[("anonymous", "-", f"{method} {path}")] = 401
         got[("anonymous", "-", f"{method} {path}")] = anonymous.call(method, path, {}).status_code
     for method, path in PUBLIC:
