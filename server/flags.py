@@ -504,19 +504,16 @@ def visit_loader(session: Session, doctor_ids: list[str]) -> Callable[[date, dat
     records = SyncRecord.__table__.c
 
     def load(first: date, last: date) -> list[Visit]:
+        # The window's visit ids as a subquery, not a join: without table statistics
+        # SQLite's planner chose to scan every stored visit record for a join of 50
+        # doctors (0.1 s of a 0.3 s judgement, issue 14); `IN (subquery)` makes it start
+        # from the (doctor, day) index on both databases.
+        ids = select(typed.id).where(
+            typed.doctor_id.in_(doctor_ids), typed.local_date >= first, typed.local_date <= last
+        )
         rows = session.connection().execute(
-            select(records.id, records.data)
-            .select_from(
-                VisitRow.__table__.join(
-                    SyncRecord.__table__,
-                    and_(records.collection == VISITS, records.id == typed.id),
-                )
-            )
-            .where(
-                typed.doctor_id.in_(doctor_ids),
-                typed.local_date >= first,
-                typed.local_date <= last,
-                records.deleted.is_(False),
+            select(records.id, records.data).where(
+                records.collection == VISITS, records.id.in_(ids), records.deleted.is_(False)
             )
         )
         return list(trusted_scenario({"visits": [{**d, "id": i} for i, d in rows]}).visits)
