@@ -227,6 +227,10 @@ class FlagRecord(Base):
     opened_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
+    # A judgement reads back only its doctors' flags whose scope reaches its weeks, not
+    # every flag they ever had (server/flags.py `judge`, issue 14).
+    __table_args__ = (Index("ix_flags_doctor_scope", "doctor_id", "scope_end"),)
+
 
 class FlagHistory(Base):
     """Every change of a flag: a re-evaluation never rewrites a past result silently."""

@@ -222,3 +222,44 @@ def test_the_window_reads_visits_from_the_doctor_day_index_not_every_stored_visi
     assert not any("sync_records" in step and "(collection=?)" in step for step in plan), (
         f"every stored visit record is read: {plan}"
     )
+
+
+def test_a_judgement_reads_back_its_doctors_flags_by_the_scope_index(
+    tmp_path: Any, request: pytest.FixtureRequest
+) -> None:
+    """The stored flags a judgement compares are found through (doctor, scope end): a
+    doctor's flags of past weeks are not read to judge this one (issue 14)."""
+    from datetime import date
+
+    from sqlalchemy import event
+
+    from server.extensions import db
+    from server.flags import judge
+    from tests.conftest import app_config, make_app
+
+    app = make_app(app_config("sqlite", tmp_path, request))
+    statements: list[tuple[str, Any]] = []
+    with app.app_context():
+        engine = db.engine
+
+        def seen(conn: Any, cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
+            if "FROM flags" in statement and "WHERE flags.doctor_id IN" in statement:
+                statements.append((statement, parameters))
+
+        event.listen(engine, "before_cursor_execute", seen)
+        try:
+            judge(db.session, ["D1", "D2"], (date(2026, 1, 5), date(2026, 1, 11)),
+                  county=None, ruleset="guangxi", as_of=date(2026, 1, 11), cause="test")  # fmt: skip
+        finally:
+            event.remove(engine, "before_cursor_execute", seen)
+        assert statements, "the judgement reads its stored flags"
+        plans = [
+            [row[-1] for row in db.session.connection().exec_driver_sql(
+                f"EXPLAIN QUERY PLAN {statement}", parameters)]
+            for statement, parameters in statements
+        ]  # fmt: skip
+        db.session.rollback()
+        db.session.remove()
+        db.engine.dispose()
+    for plan in plans:
+        assert any("ix_flags_doctor_scope" in step and "scope_end" in step for step in plan), plan
