@@ -261,23 +261,28 @@ def _load_flags(session: Session, where: ColumnElement[bool]) -> dict[str, _Stor
     return {row[0]: _StoredFlag(*row) for row in session.connection().execute(query)}
 
 
-def store_flags(
-    session: Session,
-    flags: list[Flag],
-    stored_where: ColumnElement[bool],
-    *,
-    cause: str,
-    before_commit: Callable[[Session], None] | None = None,
-) -> FlagChanges:
-    """Replace the stored flags selected by `stored_where` with `flags`, recording history;
-    `before_commit` runs in the same transaction (the evaluation queue removes the entries
-    judged, server/evaluation_queue.py).
+@dataclass
+class _FlagWrites:
+    """What storing a judgement changes: rows to insert and update, their history, the
+    webhook events of flags opened, and the tally."""
 
-    The flag rows, their history and their sync records are written with one executemany
-    a table; only the scopes of new flags are looked up (their doctors and places)."""
-    changes = FlagChanges()
-    store = SqlSyncStore(session)
-    writer = store.writer()  # the counter lock first: this transaction writes sync records
+    inserted: list[_StoredFlag] = field(default_factory=list)
+    updated: list[_StoredFlag] = field(default_factory=list)
+    history: list[dict[str, Any]] = field(default_factory=list)
+    opened: list[_StoredFlag] = field(default_factory=list)
+    changes: FlagChanges = field(default_factory=FlagChanges)
+
+    def empty(self) -> bool:
+        return not (self.inserted or self.updated)
+
+
+def _flag_writes(
+    session: Session, flags: list[Flag], stored_where: ColumnElement[bool], *, cause: str
+) -> _FlagWrites:
+    """Compare `flags` with the stored flags `stored_where` selects (and any stored flag
+    with a key of `flags`): the writes that make the stored ones equal. Reads only."""
+    out = _FlagWrites()
+    changes = out.changes
     stored = _load_flags(session, stored_where)
     now = datetime.now(UTC)
     fresh = {flag.key: flag for flag in flags}
@@ -287,12 +292,9 @@ def store_flags(
         existing.update(_load_flags(session, _FLAGS.c.key.in_(elsewhere[start : start + 500])))
     new = [flag for key, flag in fresh.items() if key not in existing]
     doctors, units = _scope_rows(session, new)
-    inserted: list[_StoredFlag] = []
-    updated: list[_StoredFlag] = []
-    history: list[dict[str, Any]] = []
 
     def record(key: str, change: str, before: Any, after: Any) -> None:
-        history.append(
+        out.history.append(
             {"key": key, "at": now, "change": change, "before": before, "after": after,
              "cause": cause}
         )  # fmt: skip
@@ -319,44 +321,77 @@ def store_flags(
                 opened_at=now,
                 updated_at=now,
             )
-            inserted.append(row)
+            out.inserted.append(row)
+            out.opened.append(row)
             record(key, "opened", None, body)
             changes.opened += 1
-            _notify_opened(session, row, now)
         elif row.state == RESOLVED:
             record(key, "reopened", flag_body(row), body)
             row.state, row.status, row.body, row.updated_at = OPEN, flag.status, body, now
-            updated.append(row)
+            out.updated.append(row)
+            out.opened.append(row)
             changes.reopened += 1
-            _notify_opened(session, row, now)
         elif row.body != body:
             record(key, "changed", flag_body(row), body)
             row.status, row.body, row.updated_at = flag.status, body, now
-            updated.append(row)
+            out.updated.append(row)
             changes.changed += 1
     for key, row in stored.items():
         if key in fresh or row.state == RESOLVED:
             continue
         record(key, "resolved", flag_body(row), None)
         row.state, row.updated_at = RESOLVED, now
-        updated.append(row)
+        out.updated.append(row)
         changes.resolved += 1
-    if inserted:
+    return out
+
+
+def store_flags(
+    session: Session,
+    flags: list[Flag],
+    stored_where: ColumnElement[bool],
+    *,
+    cause: str,
+    before_commit: Callable[[Session], None] | None = None,
+) -> FlagChanges:
+    """Replace the stored flags selected by `stored_where` with `flags`, recording history;
+    `before_commit` runs in the same transaction (the evaluation queue removes the entries
+    judged, server/evaluation_queue.py).
+
+    Most judgements after a push change no flag: they are compared first without the
+    counter lock, and when nothing differs only `before_commit` is written, in a short
+    transaction of its own that never waits for the lock every push takes (issue 14).
+    Otherwise the comparison is made again under the lock (what another writer committed
+    meanwhile counts), and the flag rows, their history and their sync records are written
+    with one executemany a table; only the scopes of new flags are looked up."""
+    if _flag_writes(session, flags, stored_where, cause=cause).empty():
+        session.rollback()  # end the read: the removal starts its transaction with a write
+        if before_commit is not None:
+            before_commit(session)
+        session.commit()
+        return FlagChanges()
+    session.rollback()
+    store = SqlSyncStore(session)
+    writer = store.writer()  # the counter lock first: this transaction writes sync records
+    writes = _flag_writes(session, flags, stored_where, cause=cause)
+    for row in writes.opened:
+        _notify_opened(session, row, row.updated_at)
+    if writes.inserted:
         session.execute(
-            insert(_FLAGS), [{n: getattr(r, n) for n in _FLAG_COLUMNS} for r in inserted]
+            insert(_FLAGS), [{n: getattr(r, n) for n in _FLAG_COLUMNS} for r in writes.inserted]
         )
-    if updated:
+    if writes.updated:
         session.execute(
             _UPDATE_FLAG,
             [
                 {"key_": r.key, "status": r.status, "state": r.state, "body": r.body,
                  "updated_at": r.updated_at}
-                for r in updated
+                for r in writes.updated
             ],
         )  # fmt: skip
-    if history:
-        session.execute(insert(FlagHistory.__table__), history)
-    touched = inserted + updated
+    if writes.history:
+        session.execute(insert(FlagHistory.__table__), writes.history)
+    touched = writes.inserted + writes.updated
     store.put_server_records(
         (
             (FLAGS, r.key, flag_body(r), RecordScope(r.doctor_id, r.township_code, r.county_code))
@@ -365,12 +400,12 @@ def store_flags(
         updated_by="rules",
         writer=writer,
     )
-    changes.keys += [r.key for r in touched]
+    writes.changes.keys += [r.key for r in touched]
     writer.finish()
     if before_commit is not None:
         before_commit(session)
     session.commit()
-    return changes
+    return writes.changes
 
 
 def _scope_rows(session: Session, flags: list[Flag]) -> tuple[dict[str, Any], dict[str, Any]]:

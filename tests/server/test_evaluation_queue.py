@@ -208,3 +208,108 @@ def test_a_correction_and_a_leave_decision_go_through_the_queue(api: Any, app: A
     )
     assert approved.status_code == 200, approved.text
     assert queue(app) == [("D2", WEEK, 1)]
+
+
+def _judge(app: Any, doctors: list[str], first: date, last: date) -> int:
+    """Judge `doctors` over [first, last] as a settler does, outside the queue."""
+    from server import evaluation_queue
+    from server.extensions import db
+    from server.flags import judge_entries
+
+    with app.app_context():
+        settings = evaluation_queue.settings_from(app.config)
+        changes = judge_entries(
+            db.session, doctors, (first, last), county=None, cause="test", settings=settings
+        )
+        db.session.remove()
+    return changes
+
+
+def flag_row(app: Any, key: str) -> tuple[str, datetime] | None:
+    from server.extensions import db
+    from server.models import FlagRecord
+
+    with app.app_context():
+        row = db.session.get(FlagRecord, key)
+        found = (row.state, row.updated_at) if row is not None else None
+        db.session.remove()
+    return found
+
+
+def test_a_judgement_leaves_flags_outside_its_weeks_untouched_and_clears_its_own(
+    api: Any, app: Any
+) -> None:
+    """Only the stored flags whose scope reaches the judged weeks are compared (issue 14):
+    a flag of another week stays as it was even when the data no longer holds it, and a
+    flag of a judged week that the data no longer holds is resolved."""
+    d1 = api("d1")
+    late = make_change(
+        visit_data(
+            check_in="2026-01-02T08:00:00+08:00",  # 2026-W01
+            check_out="2026-01-02T12:00:00+08:00",
+            recorded_at="2026-01-11T09:00:00+08:00",
+        )
+    )
+    d1.push(late)
+    settle(app)
+    late_key = next(k for k in flag_keys(app, "D1") if k.startswith("visit.late_entry|"))
+    opened = flag_row(app, late_key)
+    assert opened is not None and opened[0] == "open"
+
+    d1.push(make_change(record_id=late["id"], op="delete", base_version=1))  # only queued
+    _judge(app, ["D1"], WEEK, WEEK + timedelta(days=6))  # 2026-W02: not the late visit's
+    assert flag_row(app, late_key) == opened, "a flag outside the judged weeks is untouched"
+
+    previous_monday = WEEK - timedelta(days=7)
+    assert _judge(app, ["D1"], previous_monday, previous_monday + timedelta(days=6)) >= 1
+    resolved = flag_row(app, late_key)
+    assert resolved is not None and resolved[0] == "resolved"
+
+
+def test_a_judgement_that_changes_no_flag_writes_only_the_removal_of_its_entries(
+    api: Any, app: Any
+) -> None:
+    """Most judgements after a push change nothing: they must not take the counter lock
+    every push waits for, nor write a flag, its history or a sync record (issue 14)."""
+    from sqlalchemy import event
+
+    from server import evaluation_queue
+    from server.extensions import db
+    from server.models import FlagHistory, SyncCounter
+
+    api("d2").push(*(make_change(posting_day(day)) for day in (5, 6, 7, 8)))
+    assert settle(app).flag_changes >= 1
+    assert POSTING_WEEK_KEY in flag_keys(app, "D2")
+    before = flag_row(app, POSTING_WEEK_KEY)
+    with app.app_context():
+        counter = db.session.scalar(select(SyncCounter.value))
+        history = db.session.query(FlagHistory).count()
+        # The same doctor-week again, with no new data: nothing to change.
+        evaluation_queue.enqueue(
+            db.session, [evaluation_queue.Stale("D2", WEEK, None, None)], cause="test"
+        )
+        db.session.commit()
+        db.session.remove()
+    writes: list[str] = []
+
+    def seen(conn: Any, cursor: Any, statement: str, *_: Any) -> None:
+        if not statement.lstrip().upper().startswith(("SELECT", "PRAGMA")):
+            writes.append(statement.split("(")[0].strip())
+
+    with app.app_context():
+        event.listen(db.engine, "before_cursor_execute", seen)
+    try:
+        report = settle(app)
+    finally:
+        with app.app_context():
+            event.remove(db.engine, "before_cursor_execute", seen)
+    assert (report.entries, report.flag_changes) == (1, 0)
+    assert queue(app) == []
+    assert flag_row(app, POSTING_WEEK_KEY) == before
+    with app.app_context():
+        assert db.session.scalar(select(SyncCounter.value)) == counter
+        assert db.session.query(FlagHistory).count() == history
+        db.session.remove()
+    touched = " ".join(writes).lower()
+    assert "sync_counter" not in touched, writes
+    assert not any(table in touched for table in ("flags", "flag_history", "sync_records")), writes
