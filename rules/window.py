@@ -118,6 +118,14 @@ def windowed_index(
     wanted = set(doctors)
     monthly = any(a.kind == PATROL and a.doctor in wanted for a in facts.assignments)
     window = base_window(period, as_of, monthly=monthly)
+    if any(
+        a.kind == POSTING and a.doctor in wanted and a.start < period[0] for a in facts.assignments
+    ):
+        # `posting.continuity` looks back to the last covered day before the period, which
+        # the base window (a day before it) almost never holds: read the first widening
+        # step with the window, not in a second round that indexes everything again
+        # (issue 14). More visits than needed is harmless.
+        window = (min(window[0], period[0] - FIRST_STEP), window[1])
     visits: dict[str, Visit] = {v.id: v for v in load_visits(*window)}
     places = {p.code: p for p in facts.places}
     while True:
