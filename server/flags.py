@@ -175,11 +175,16 @@ _PLACE_COLUMNS = (
 )
 
 
-def _places_with_parents(session: Session, codes: set[str]) -> list[Any]:
-    """The org units of `codes` and every unit above them (village → township → county)."""
-    found: dict[str, Any] = {}
+def _places_with_parents(
+    session: Session, codes: set[str], known: dict[str, Any] | None = None
+) -> list[Any]:
+    """The org units of `codes` and every unit above them (village → township → county).
+    `known` holds units read before, by code: they are not read again, nor the units
+    above them (a judgement reads its facts' places, then its visits', issue 14); the
+    units read are added to it."""
+    found: dict[str, Any] = known if known is not None else {}
     asked = set(codes)
-    wanted = sorted(asked)
+    wanted = sorted(asked - found.keys())
     while wanted:
         for start in range(0, len(wanted), 500):
             chunk = wanted[start : start + 500]
@@ -188,7 +193,9 @@ def _places_with_parents(session: Session, codes: set[str]) -> list[Any]:
             ):
                 found[unit.code] = unit
         # A code that is not stored stays missing (the rules skip what names it).
-        wanted = sorted({u.parent_code for u in found.values() if u.parent_code} - asked)
+        wanted = sorted(
+            {u.parent_code for u in found.values() if u.parent_code} - asked - found.keys()
+        )
         asked.update(wanted)
     return list(found.values())
 
@@ -482,9 +489,12 @@ def _place_dicts(units: Iterable[Any]) -> list[dict[str, Any]]:
     ]  # fmt: skip
 
 
-def facts_of(session: Session, doctor_ids: list[str]) -> Scenario:
+def facts_of(
+    session: Session, doctor_ids: list[str], places: dict[str, Any] | None = None
+) -> Scenario:
     """Everything but visits for `doctor_ids`: the doctors, their assignments, leave and
-    trainings, and the places these name (with the places above them)."""
+    trainings, and the places these name (with the places above them; `places` keeps the
+    units read for the judgement's later reads, `_places_with_parents`)."""
     connection = session.connection()
     doctors = connection.execute(
         select(Doctor.id, Doctor.name, Doctor.qualification, Doctor.home_code).where(
@@ -510,7 +520,7 @@ def facts_of(session: Session, doctor_ids: list[str]) -> Scenario:
     named = {d.home_code for d in doctors} | {c for a in assignments for c in a.places or ()}
     return trusted_scenario(
         {
-            "places": _place_dicts(_places_with_parents(session, named)),
+            "places": _place_dicts(_places_with_parents(session, named, places)),
             "doctors": [
                 {"id": d.id, "name": d.name, "qualification": d.qualification, "home": d.home_code}
                 for d in doctors
@@ -556,10 +566,21 @@ def visit_loader(session: Session, doctor_ids: list[str]) -> Callable[[date, dat
     return load
 
 
-def place_loader(session: Session) -> Callable[[set[str]], list[Place]]:
+def place_loader(
+    session: Session, known: dict[str, Any] | None = None
+) -> Callable[[set[str]], list[Place]]:
+    """Reads the places of `codes` with the places above them; with `known` (the units a
+    judgement read already, by code), only those not read yet are queried."""
+    seen = known if known is not None else {}
+
     def load(codes: set[str]) -> list[Place]:
-        units = _places_with_parents(session, codes)
-        return list(trusted_scenario({"places": _place_dicts(units)}).places)
+        _places_with_parents(session, codes, seen)
+        units: dict[str, Any] = {}
+        for code in codes:
+            while code in seen and code not in units:
+                units[code] = seen[code]
+                code = seen[code].parent_code
+        return list(trusted_scenario({"places": _place_dicts(units.values())}).places)
 
     return load
 
@@ -605,15 +626,16 @@ def judge(
     live = as_of is None
     day = as_of or today_in_china()
     rules = ruleset_named(ruleset)
+    places: dict[str, Any] = {}  # the org units read for this judgement, each read once
     index = windowed_index(
-        facts_of(session, doctors),
+        facts_of(session, doctors, places),
         visit_loader(session, doctors),
         doctors=doctors,
         period=period,
         as_of=day,
         ruleset=rules,
         first_day=lambda: first_day_of(session, county, day),
-        load_places=place_loader(session),
+        load_places=place_loader(session, places),
     )
     flags = [
         f

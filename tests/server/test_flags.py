@@ -263,3 +263,122 @@ def test_a_judgement_reads_back_its_doctors_flags_by_the_scope_index(
         db.engine.dispose()
     for plan in plans:
         assert any("ix_flags_doctor_scope" in step and "scope_end" in step for step in plan), plan
+
+
+def test_judging_the_weeks_a_push_touched_stores_the_full_evaluations_flags(
+    backend: str, tmp_path: Any, request: pytest.FixtureRequest
+) -> None:
+    """The queue's judgement on the stored data (the window's visits, the places read once,
+    the flags read back by scope, nothing written when nothing changes; issue 14) leaves
+    the pushing doctors' flags of those weeks equal, field for field, to a full evaluation
+    of the data with the push, and every other flag as it was."""
+    from datetime import date, datetime, timedelta
+
+    from demo_county import generate_county
+    from rules import evaluate, load_scenario
+    from rules.periods import CHINA_TZ as CHINA
+    from server import evaluation_queue
+    from server.app import create_app
+    from server.database import init_db
+    from server.extensions import db
+    from server.flags import evaluate_all, judge_entries, ruleset_named
+    from server.models import FlagRecord, SyncRecord
+    from server.records.importer import import_scenario
+    from server.records.projections import BatchProjection
+    from server.records.sql_store import RecordScope, SqlSyncStore, WriteContext
+    from sync.protocol import Op
+    from sync.records import Change
+    from tests.conftest import app_config
+
+    scenario = generate_county(
+        seed=5, doctors=12, villages=12, townships=2, start=date(2025, 3, 3), weeks=8
+    )
+    county = scenario["county"]["code"]
+    as_of = date(2025, 4, 27)
+    townships = {p["code"]: p["parent"] for p in scenario["places"]}
+    postings = [a for a in scenario["assignments"] if a["kind"] == "posting"][:4]
+    pushers = {a["doctor"] for a in postings}
+    # New evening visits in the last fortnight, and some of the pushers' visits deleted.
+    added = []
+    for n, a in enumerate(postings * 3):
+        day = as_of - timedelta(days=1 + (n * 5) % 13)
+        check_in = datetime(day.year, day.month, day.day, 19, tzinfo=CHINA)
+        added.append({
+            "id": f"T-{n:03d}", "doctor": a["doctor"], "assignment": a["id"],
+            "place": a["places"][0], "kind": "posting", "check_in": check_in.isoformat(),
+            "check_out": (check_in + timedelta(hours=2)).isoformat(), "patients": 2,
+            "device_id": "t", "form_version": 1,
+            "recorded_at": (check_in + timedelta(hours=3)).isoformat(),
+        })  # fmt: skip
+    removed = [
+        v for v in scenario["visits"]
+        if v["doctor"] in pushers and v["check_in"][:10] >= str(as_of - timedelta(days=9))
+    ][::3]  # fmt: skip
+    assert added and removed
+
+    app = create_app({**app_config(backend, tmp_path, request), "ZHUXUN_RULES_AS_OF": str(as_of)})
+    try:
+        with app.app_context():
+            session = db.session
+            init_db()
+            import_scenario(session, scenario)
+            evaluate_all(session, ruleset="guangxi", as_of=as_of, cause="test", counties=[county])
+            before = dict(session.execute(select(FlagRecord.key, FlagRecord.updated_at)).all())
+            versions = dict(
+                session.execute(
+                    select(SyncRecord.id, SyncRecord.version).where(
+                        SyncRecord.id.in_([v["id"] for v in removed])
+                    )
+                ).all()
+            )
+            session.rollback()
+            items = [
+                (Change("visits", v["id"], Op.UPSERT, f"c-{v['id']}", 0,
+                        {k: x for k, x in v.items() if k != "id"}),
+                 RecordScope(v["doctor"], townships[v["place"]], county))
+                for v in added
+            ] + [
+                (Change("visits", v["id"], Op.DELETE, f"d-{v['id']}", versions[v["id"]]),
+                 RecordScope(v["doctor"], townships[v["place"]], county))
+                for v in removed
+            ]  # fmt: skip
+            store = SqlSyncStore(session, projector=BatchProjection())
+            store.apply_batch(
+                items, WriteContext(origin="t", device_id="t"), stale=evaluation_queue.PUSH
+            )
+            stale = evaluation_queue.stale_weeks(store.written)
+            settings = evaluation_queue.settings_from(app.config)
+            settled = evaluation_queue.settle(session, settings, judge_entries)
+            assert settled.entries == len(stale) and not settled.failed
+            first = min(s.week for s in stale)
+            last = max(s.week for s in stale) + timedelta(days=6)
+
+            gone = {v["id"] for v in removed}
+            scenario["visits"] = [v for v in scenario["visits"] if v["id"] not in gone] + added
+            expected = {
+                f.key: f.to_dict()
+                for f in evaluate(load_scenario(scenario), as_of=as_of,
+                                  ruleset=ruleset_named("guangxi"), doctors=pushers,
+                                  period=(first, last))
+                if f.doctor is not None
+            }  # fmt: skip
+            rows = session.execute(
+                select(FlagRecord.key, FlagRecord.body, FlagRecord.state, FlagRecord.updated_at,
+                       FlagRecord.doctor_id, FlagRecord.scope_start, FlagRecord.scope_end)
+            ).all()  # fmt: skip
+            session.rollback()
+    finally:
+        with app.app_context():
+            db.session.remove()
+            db.engine.dispose()
+    judged = {
+        r.key: r.body
+        for r in rows
+        if r.doctor_id in pushers and r.state == "open"
+        and r.scope_start <= last and r.scope_end >= first
+    }  # fmt: skip
+    assert judged == expected
+    assert settled.flag_changes > 0, "the push must change some flags to compare"
+    for r in rows:
+        if r.doctor_id not in pushers or r.scope_end < first or r.scope_start > last:
+            assert r.updated_at == before.get(r.key, r.updated_at), f"{r.key} was touched"
