@@ -13,7 +13,9 @@ only these visits (each is the flag's `scope`, rules/engine.py):
   day, approved leave or training: a gap that overlaps the period starts after it) and on
   to the first covered day after it. Found by widening the window until each posting has
   such a day inside it (or the window holds the posting's start, or reaches the evaluation
-  date), doubling each time, so a long gap costs a few reads, not the whole history.
+  date), doubling each time, so a long gap costs a few reads, not the whole history. The
+  first read already reaches a week before the period (`CONTINUITY_LOOKBACK`), which
+  nearly always holds that day: one read and one index, not two (issue 14).
 
 Leave, trainings, assignments, places and doctors are few and are read whole. The caller
 also passes the first day of the whole data (`first_day`): `training.*` judges the years
@@ -46,6 +48,10 @@ PlaceLoader = Callable[[set[str]], Iterable[Place]]
 VISIT_REACH = ONE_DAY
 # The first widening step of the continuity search; each next step doubles the window.
 FIRST_STEP = timedelta(days=14)
+# Read with the base window for a posting that began before the period: a posting asks for
+# duty days every week (`posting.days_per_week`), so the week before the period nearly
+# always holds the last covered day `posting.continuity` looks back to.
+CONTINUITY_LOOKBACK = timedelta(days=7)
 
 
 def base_window(period: DateRange, as_of: date, *, monthly: bool) -> DateRange:
@@ -122,10 +128,10 @@ def windowed_index(
         a.kind == POSTING and a.doctor in wanted and a.start < period[0] for a in facts.assignments
     ):
         # `posting.continuity` looks back to the last covered day before the period, which
-        # the base window (a day before it) almost never holds: read the first widening
-        # step with the window, not in a second round that indexes everything again
-        # (issue 14). More visits than needed is harmless.
-        window = (min(window[0], period[0] - FIRST_STEP), window[1])
+        # the base window (a day before it) almost never holds: read a week more with the
+        # window, not in a second round that indexes everything again (issue 14). More
+        # visits than needed is harmless; a longer gap still widens the window below.
+        window = (min(window[0], period[0] - CONTINUITY_LOOKBACK), window[1])
     visits: dict[str, Visit] = {v.id: v for v in load_visits(*window)}
     places = {p.code: p for p in facts.places}
     while True:
@@ -149,4 +155,11 @@ def windowed_index(
     return index
 
 
-__all__ = ["PlaceLoader", "VisitLoader", "base_window", "continuity_window", "windowed_index"]
+__all__ = [
+    "CONTINUITY_LOOKBACK",
+    "PlaceLoader",
+    "VisitLoader",
+    "base_window",
+    "continuity_window",
+    "windowed_index",
+]

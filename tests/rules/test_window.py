@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from rules import PRESETS, Index, Scenario, evaluate, load_ruleset, load_scenario
 from rules.model import Visit
-from rules.window import base_window, windowed_index
+from rules.window import CONTINUITY_LOOKBACK, base_window, windowed_index
 from tests.rules.builders import default_places, make_doctor, make_place
 
 START = date(2026, 1, 5)  # a Monday
@@ -254,6 +254,49 @@ def test_a_long_gap_widens_the_window_back_to_the_last_duty_day_and_no_further()
                         index=index)  # fmt: skip
     assert [f.key for f in windowed] == [f.key for f in full]
     assert any(f.rule == "posting.continuity" for f in full)
+
+
+def test_a_posting_that_works_every_week_is_judged_on_one_read_reaching_a_week_back() -> None:
+    """The week before the period holds the last duty day `posting.continuity` looks back
+    to: it is read with the window, not in a second round (issue 14)."""
+    posting = {
+        "id": "A1", "doctor": "D1", "kind": "posting", "places": ["V1"],
+        "start": "2026-01-05", "end": None, "slots": [],
+    }  # fmt: skip
+
+    def visit(day: date, n: int) -> dict[str, Any]:
+        check_in = datetime(day.year, day.month, day.day, 8, tzinfo=TZ)
+        return {
+            "id": f"V{n}", "doctor": "D1", "assignment": "A1", "place": "V1", "kind": "posting",
+            "check_in": check_in.isoformat(), "check_out": (check_in + timedelta(hours=8)).isoformat(),
+        }  # fmt: skip
+
+    duty_days = [d for d in (START + timedelta(days=i) for i in range(70)) if d.weekday() < 3]
+    scenario = load_scenario(
+        {
+            "places": default_places(),
+            "doctors": [make_doctor()],
+            "assignments": [posting],
+            "visits": [visit(d, n) for n, d in enumerate(duty_days)],
+        }
+    )
+    reads: list[tuple[date, date]] = []
+
+    def load(first: date, last: date) -> list[Visit]:
+        reads.append((first, last))
+        return [v for v in scenario.visits if first <= v.day <= last]
+
+    as_of, period = date(2026, 3, 12), (date(2026, 3, 9), date(2026, 3, 15))
+    ruleset = load_ruleset("guangxi")
+    index = windowed_index(
+        Scenario(places=scenario.places, doctors=scenario.doctors, assignments=scenario.assignments),
+        load, doctors={"D1"}, period=period, as_of=as_of, ruleset=ruleset,
+    )  # fmt: skip
+    assert reads == [(period[0] - CONTINUITY_LOOKBACK, as_of)]
+    full = evaluate(scenario, as_of=as_of, ruleset=ruleset, doctors={"D1"}, period=period)
+    windowed = evaluate(scenario, as_of=as_of, ruleset=ruleset, doctors={"D1"}, period=period,
+                        index=index)  # fmt: skip
+    assert windowed == full
 
 
 def _both(
