@@ -114,3 +114,12 @@ DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024
 DEFAULT_PULL_LIMIT = 500
 MAX_PULL_LIMIT = 5000
 DEFAULT_MAX_PULL_BYTES = 4 * 1024 * 1024
+
+# Pull: `?compact=1` asks for the compact form of a page (issue 14, the wire; sync/compact.py
+# builds and expands it): no `seq` nor `meta` in a change, `deleted` only when true, `data`
+# absent for null, and a flag's body under `flag` with only what its id and the page's
+# `flags_shared` block (key order, defaults, explanation templates) do not say. A device
+# expands it back to the full form; without it, the full form.
+Q_COMPACT = "compact"
+F_FLAG = "flag"
+P_FLAGS_SHARED = "flags_shared"
