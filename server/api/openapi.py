@@ -159,10 +159,42 @@ class Unservable(Schema):
     reason = fields.String(required=True)
 
 
+class PullChange(Schema):
+    """A change of a pull page; in the compact form (`compact=1`, issue 14) without seq and
+    meta, `deleted` only when true, `data` absent for null, and a flag's body as `flag`."""
+
+    collection = fields.String(required=True)
+    id = fields.String(required=True)
+    version = fields.Integer(required=True)
+    deleted = fields.Boolean(metadata={"description": "absent in the compact form: false"})
+    seq = fields.Integer(metadata={"description": "absent in the compact form"})
+    data = fields.Dict(allow_none=True)
+    meta = fields.Dict(metadata={"description": "absent in the compact form"})
+    flag = fields.Dict(
+        metadata={
+            "description": "compact form only: a flag's body without what its id and the "
+            "page's flags_shared say (docs/sync-protocol.md)"
+        }
+    )
+
+
+class FlagsShared(Schema):
+    fields_ = fields.List(fields.String(), data_key="fields", required=True)
+    defaults = fields.Dict(required=True)
+    templates = fields.List(fields.String(), required=True)
+
+
 class PullAnswer(Schema):
-    changes = fields.List(fields.Nested(RecordWire), required=True)
+    changes = fields.List(fields.Nested(PullChange), required=True)
     cursor = fields.String(required=True)
     has_more = fields.Boolean(required=True)
+    flags_shared = fields.Nested(
+        FlagsShared,
+        metadata={
+            "description": "compact form only: the key order, default values and explanation "
+            "templates of the page's compact flags"
+        },
+    )
     unservable = fields.List(
         fields.Nested(Unservable),
         metadata={
@@ -365,6 +397,8 @@ def build_spec(app: Flask) -> APISpec:
         ("Health", Health),
         ("PushBody", PushBody),
         ("PushAnswer", PushAnswer),
+        ("PullChange", PullChange),
+        ("FlagsShared", FlagsShared),
         ("PullAnswer", PullAnswer),
         ("RecordList", RecordList),
         ("ConflictList", ConflictList),

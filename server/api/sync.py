@@ -31,6 +31,7 @@ from sync.protocol import (
     H_DEVICE_ID,
     LANGUAGES,
     MAX_PULL_LIMIT,
+    Q_COMPACT,
     Q_LANG,
     ErrorCode,
     Op,
@@ -198,6 +199,14 @@ def pull() -> ResponseReturnValue:
           schema:
             type: string
             enum: [zh, en]
+        - name: compact
+          in: query
+          description: "1: the compact form of the page (docs/sync-protocol.md): no seq nor
+            meta, `deleted` only when true, a flag's body under `flag` with only what its id
+            and the page's `flags_shared` do not say; 0 or absent: the full form"
+          schema:
+            type: string
+            enum: ["0", "1"]
         - name: X-Device-Id
           in: header
           description: leave out the records this device pushed itself
@@ -220,6 +229,14 @@ def pull() -> ResponseReturnValue:
             f"{Q_LANG} must be one of {', '.join(LANGUAGES)}",
             errors={Q_LANG: [f"must be one of {', '.join(LANGUAGES)}"]},
         )
+    compact = request.args.get(Q_COMPACT) or "0"
+    if compact not in ("0", "1"):
+        raise ApiError(
+            400,
+            ErrorCode.INVALID_REQUEST,
+            f"{Q_COMPACT} must be 0 or 1",
+            errors={Q_COMPACT: ["must be 0 or 1"]},
+        )
     if device_id is not None and not valid_id(device_id):
         raise ApiError(
             400,
@@ -239,6 +256,7 @@ def pull() -> ResponseReturnValue:
                 max_bytes=current_app.config["ZHUXUN_MAX_PULL_BYTES"],
                 evaluation=evaluation(),
                 lang=lang,
+                compact=compact == "1",
             )
         except InvalidCursor as exc:
             raise ApiError(

@@ -29,11 +29,13 @@ from server.records.sql_store import (
 )
 from server.review.workflow import reopen_weeks_touched
 from sync.clock import ClockDriftError, ClockFormatError, HLCTimestamp, HybridLogicalClock
+from sync.compact import PageCompactor
 from sync.protocol import (
     CONFLICTS,
     DEFAULT_MAX_PULL_BYTES,
     FLAGS,
     LEAVE,
+    P_FLAGS_SHARED,
     VISITS,
     ErrorCode,
     Op,
@@ -297,12 +299,18 @@ class PullPage:
     # Records stored before the value check (issue 13) that cannot be sent: reported, so
     # one of them never stalls the pull of everything behind it.
     unservable: list[dict[str, Any]] = field(default_factory=list)
+    # A compact page's `flags_shared` block (sync/compact.py), when a flag of it is compact.
+    flags_shared: dict[str, Any] | None = None
 
     def to_json(self) -> str:
         text = (
             '{"changes":[' + ",".join(self.changes) + '],"cursor":' + json.dumps(self.cursor)
             + ',"has_more":' + ("true" if self.has_more else "false")
         )  # fmt: skip
+        if self.flags_shared is not None:
+            text += f',"{P_FLAGS_SHARED}":' + json.dumps(
+                self.flags_shared, ensure_ascii=False, separators=(",", ":")
+            )
         if self.unservable:
             text += ',"unservable":' + json.dumps(self.unservable, ensure_ascii=False)
         return text + "}"
@@ -333,13 +341,15 @@ def pull(
     max_bytes: int = DEFAULT_MAX_PULL_BYTES,
     evaluation: evaluation_queue.Settings | None = None,
     lang: str | None = None,
+    compact: bool = False,
 ) -> PullPage:
     """The changes in the actor's scope after `cursor`: at most `limit`, and no more than
     `max_bytes` of JSON once there is one. With `device_id`, the records whose latest
     version that device pushed itself are left out (it holds them, at that version, from
     its push answers) but passed by the cursor. With `evaluation`, the flags the caller's
     writes left stale are judged first, so a push and then a pull bring the push's flags
-    in the same sync. With `lang`, a flag's explanation comes in that language only."""
+    in the same sync. With `lang`, a flag's explanation comes in that language only. With
+    `compact`, the page is in the compact form (sync/compact.py; issue 14, the wire)."""
     if evaluation is not None:
         own = evaluation_queue.in_scope(actor.doctor_id, actor.township_code, actor.county_code)
         if own is not None:
@@ -353,12 +363,22 @@ def pull(
     changes: list[str] = []
     unservable: list[dict[str, Any]] = []
     size = 0
+    compactor = None
+    if compact:
+        # The page's flags decide its defaults and key order: every flag it may carry.
+        compactor = PageCompactor(
+            _in_language(row.data, lang) if lang else row.data
+            for row in rows
+            if row.collection == FLAGS and not row.deleted
+        )
     for index, row in enumerate(rows):
         if device_id and row.device_id == device_id and row.updated_by == actor.username:
             continue
         wire = row_to_wire(row)
         if lang and row.collection == FLAGS and isinstance(wire["data"], dict):
             wire["data"] = _in_language(wire["data"], lang)
+        if compactor is not None:
+            wire = compactor.change(wire)
         text, problem = _servable_json(wire)
         if text is None:
             log.error(
@@ -371,15 +391,22 @@ def pull(
         if changes and size + len(text) > max_bytes:
             # Full: the page ends before this row; every row up to the previous one has
             # been sent, left out as the device's own or reported unservable.
-            return PullPage(changes, encode_cursor(rows[index - 1].seq), True, unservable)
+            return PullPage(
+                changes,
+                encode_cursor(rows[index - 1].seq),
+                True,
+                unservable,
+                compactor.shared() if compactor else None,
+            )
         changes.append(text)
         size += len(text)
-    return PullPage(changes, next_cursor, has_more, unservable)
+    shared = compactor.shared() if compactor else None
+    return PullPage(changes, next_cursor, has_more, unservable, shared)
 
 
-def _in_language(flag: dict[str, Any], lang: str) -> dict[str, Any]:
+def _in_language(flag: Any, lang: str) -> Any:
     """A flag with its explanation in `lang` only (the device shows one; issue 14)."""
-    explanation = flag.get("explanation")
+    explanation = flag.get("explanation") if isinstance(flag, dict) else None
     if not isinstance(explanation, dict) or lang not in explanation:
         return flag
     return {**flag, "explanation": {lang: explanation[lang]}}

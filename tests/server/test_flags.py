@@ -382,3 +382,36 @@ def test_judging_the_weeks_a_push_touched_stores_the_full_evaluations_flags(
     for r in rows:
         if r.doctor_id not in pushers or r.scope_end < first or r.scope_start > last:
             assert r.updated_at == before.get(r.key, r.updated_at), f"{r.key} was touched"
+
+
+@pytest.mark.parametrize("lang", [None, "zh"])
+def test_a_compact_pull_expands_to_exactly_the_full_pull_and_is_smaller(
+    api: Any, lang: str | None
+) -> None:
+    """Issue 14, the wire: `pull?compact=1` (sync/compact.py) brings the same records."""
+    from sync.compact import expand_page
+    from sync.protocol import F_FLAG, P_FLAGS_SHARED, Q_COMPACT, Q_LANG
+
+    d2 = api("d2")
+    d2.push(*(make_change(posting_day(day)) for day in (5, 6, 7, 8)))
+    params: dict[str, Any] = {"limit": 5000} | ({Q_LANG: lang} if lang else {})
+    full = d2.get("/sync/pull", params=params)
+    compact = d2.get("/sync/pull", params=params | {Q_COMPACT: "1"})
+    assert full.status_code == compact.status_code == 200, compact.text
+    sent = compact.json()
+    assert any(F_FLAG in c for c in sent["changes"]) and P_FLAGS_SHARED in sent
+    assert all("seq" not in c and "meta" not in c for c in sent["changes"])
+    assert len(compact.content) < len(full.content)
+    expected = full.json()
+    for change in expected["changes"]:
+        del change["seq"], change["meta"]
+    assert expand_page(sent) == expected
+    assert d2.get("/sync/pull", params={Q_COMPACT: "0"}).json()["changes"][0]["meta"]
+
+
+def test_a_compact_pull_asked_for_with_another_value_is_refused_naming_the_parameter(
+    api: Any,
+) -> None:
+    answer = api("d2").get("/sync/pull", params={"compact": "yes"})
+    assert answer.status_code == 400
+    assert "compact" in answer.json()["error"]["errors"]
