@@ -21,7 +21,8 @@ import requests
 from offline_client.errors import ClientError, LoginRequired, ServerRefused, ServerUnreachable
 from offline_client.session import Session
 from sync.batch import GZIP
-from sync.protocol import Q_LANG, ErrorCode
+from sync.compact import expand_page
+from sync.protocol import Q_COMPACT, Q_LANG, ErrorCode
 
 JSON = dict[str, Any]
 # docs/sync-protocol.md names this code, but sync.protocol.ErrorCode has no member for it.
@@ -88,11 +89,15 @@ class ServerAPI:
         timeout_s: float = 30.0,
         rng: Callable[[], float] = random.random,
         lang: str | None = "zh",
+        compact: bool = True,
     ) -> None:
         self.session = session
         # The language the device shows a flag's explanation in: a pull asks for that one
         # only (issue 14, the wire); None asks for every language.
         self.lang = lang
+        # A pull asks for the compact form (issue 14, the wire) and expands it back to the
+        # full form (sync/compact.py), so the store holds exactly what the full form gives.
+        self.compact = compact
         self.on_refresh = on_refresh
         self.http = http or requests.Session()
         self.sleep = sleep
@@ -147,7 +152,9 @@ class ServerAPI:
             params["cursor"] = cursor
         if self.lang:
             params[Q_LANG] = self.lang
-        return self._call("GET", "/sync/pull", params=params)
+        if self.compact:
+            params[Q_COMPACT] = "1"
+        return expand_page(self._call("GET", "/sync/pull", params=params))
 
     def me(self) -> JSON:
         return self._call("GET", "/me")
