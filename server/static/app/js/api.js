@@ -2,6 +2,8 @@
 // on `token_expired`, `X-Device-Id`, push bodies gzipped where the browser can
 // (CompressionStream), answers gzipped by the server (the browser asks for it). Every
 // failure is an ApiError: `kind` offline (no answer at all) or http (status, code, message).
+import { expandPage } from './compact.js';
+
 export class ApiError extends Error {
   constructor(kind, { status = 0, code = null, message = '', messageZh = null, errors = null, retryAfterS = null } = {}) {
     super(message || kind);
@@ -95,9 +97,11 @@ export class Api {
     return this.call('POST', '/api/v1/sync/push', { body, gzip: true });
   }
 
-  pull(cursor, limit) {
-    const query = new URLSearchParams({ limit: String(limit) });
+  /** A pull page in the full form: asked for compact (issue 14, the wire) and expanded here,
+   * so the store holds exactly what the full form brings (compact.js). */
+  async pull(cursor, limit) {
+    const query = new URLSearchParams({ limit: String(limit), compact: '1' });
     if (cursor) query.set('cursor', cursor);
-    return this.call('GET', `/api/v1/sync/pull?${query}`);
+    return expandPage(await this.call('GET', `/api/v1/sync/pull?${query}`));
   }
 }
