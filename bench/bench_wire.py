@@ -16,7 +16,8 @@ on an existing session. The server judges the rules as of the day of the last vi
 (ZHUXUN_RULES_AS_OF), as on the day the visits were logged.
 
 Goals (issue 7): at most 3 HTTP requests (login included) for (1); bytes a visit at most
-1.25x the bare gzip.
+1.25x the bare gzip. The pull of (1) is measured again in the full form (without
+`compact=1`, issue 14), so the old and the new bytes stand side by side.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from slow_link import SlowLink
 from offline_client.local import LocalStore, open_store
 from offline_client.server_api import ServerAPI
 from offline_client.sync_loop import SyncSummary, run_sync
+from sync.protocol import H_DEVICE_ID, MAX_PULL_LIMIT
 
 
 class CountingHTTP(requests.Session):
@@ -126,6 +128,16 @@ def main() -> int:
                 store.close()
                 check(summary, n, "fresh device")
                 fresh_link = link.totals()
+                # The same pull in the full form (what a device that does not ask for the
+                # compact one gets; issue 14, the wire), over loopback: bytes only.
+                full_http = CountingHTTP()
+                full_http.headers.update({H_DEVICE_ID: http.headers[H_DEVICE_ID]})
+                full_api = ServerAPI(replace(session, server=server.url), http=full_http,
+                                     compact=False)  # fmt: skip
+                cursor, more = None, True
+                while more:
+                    page = full_api.pull(cursor, MAX_PULL_LIMIT)
+                    cursor, more = page["cursor"], page["has_more"]
 
                 # (2) Another doctor's device: history synced over loopback, then a week.
                 store = device(work / "weekly.sqlite3", other, history)
@@ -151,6 +163,9 @@ def main() -> int:
     heads = sum(e[3] for e in http.exchanges)
     per_visit = (up + down) / n
     bare = bare_gzip / n
+    pull_compact = sum(e[2] for e in sync_ex if e[0].endswith("/sync/pull"))
+    pull_full = sum(e[2] for e in full_http.exchanges)
+    per_visit_full = (up + down - pull_compact + pull_full) / n
     rows = [[p, f"{u:,}", f"{d:,}", f"{h:,}"] for p, u, d, h in http.exchanges]
     rows.append(["**total**", f"{sum(e[1] for e in http.exchanges):,}",
                  f"{sum(e[2] for e in http.exchanges):,}", f"{heads:,}"])  # fmt: skip
@@ -172,6 +187,10 @@ def main() -> int:
         f"- bodies a visit, push and pull: {per_visit:,.1f} bytes (up {up / n:,.1f}, down "
         f"{down / n:,.1f}); the bare records gzip to {bare:,.1f} bytes a visit; ratio "
         f"{per_visit / bare:.2f}x — ≤ 1.25x: {common.goal(per_visit <= 1.25 * bare)}",
+        f"- the pull, compact form (`compact=1`, what both devices ask for) against the full "
+        f"form in the same run: {pull_compact:,} against {pull_full:,} bytes "
+        f"({pull_compact / n:,.1f} against {pull_full / n:,.1f} a visit); with the full form "
+        f"the bodies would be {per_visit_full:,.1f} bytes a visit, {per_visit_full / bare:.2f}x",
         f"- with the login ({login_bytes:,} bytes of bodies): {(up + down + login_bytes) / n:,.1f}"
         f" bytes a visit ({(up + down + login_bytes) / bare_gzip:.2f}x); with every header "
         f"too: {(up + down + login_bytes + heads) / n:,.1f}",
