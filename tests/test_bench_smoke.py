@@ -40,6 +40,7 @@ def test_the_wire_benchmark_counts_the_requests_of_a_fresh_device_and_a_week_on_
     assert "HTTP requests, login included: 3 (1 login, 1 push, 1 pull)" in out
     assert "bodies a visit, push and pull:" in out
     assert "over the 2G link:" in out
+    assert "the pull, compact form (`compact=1`" in out and "against the full form" in out
 
 
 @pytest.mark.slow
