@@ -29,6 +29,7 @@ from sync.protocol import (
     B_DEVICE_ID,
     B_SENT_AT,
     DEFAULT_MAX_BATCH_CHANGES,
+    F_BASE_VERSION,
     F_CHANGE_ID,
     F_COLLECTION,
     F_ID,
@@ -170,10 +171,14 @@ def push(
 
 def _on_the_wire(change: Change) -> JSON:
     """A change as pushed: its HLC stamp stands for its change id when it can (both are
-    frozen with the change until answered; docs/sync-protocol.md, "Push")."""
+    frozen with the change until answered; docs/sync-protocol.md, "Push"), and a new
+    record's `base_version` 0 is left out: the server reads an absent one as 0 (issue 14,
+    the wire: 0.35 bytes a visit of a 1,000-visit push)."""
     wire = change.to_wire()
     if change.hlc is not None and valid_id(change.hlc):
         del wire[F_CHANGE_ID]
+    if wire.get(F_BASE_VERSION) == 0:
+        del wire[F_BASE_VERSION]
     return wire
 
 

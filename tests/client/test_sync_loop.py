@@ -43,6 +43,18 @@ def test_a_sync_pushes_the_outbox_and_pulls_back_the_servers_versions(store, ser
     assert store.last_sync_at is not None
 
 
+def test_a_new_record_goes_without_base_version_and_an_edit_names_it(store, server):
+    """Issue 14, the wire: the server reads an absent base version as 0 (a new record)."""
+    store.save(VISITS, "v1", make_visit())
+    run_sync(store, server)
+    store.save(VISITS, "v1", make_visit(patients=9))
+    store.save(VISITS, "v2", make_visit())
+    run_sync(store, server)
+    assert ["base_version" in c for c in server.batches[0]] == [False]
+    assert {c["id"]: c.get("base_version") for c in server.batches[1]} == {"v1": 1, "v2": None}
+    assert visits_on(server)["v1"] == make_visit(patients=9)
+
+
 def test_a_large_outbox_goes_in_batches_with_progress(store, server):
     for n in range(12):
         store.save(VISITS, f"v{n:02d}", make_visit(patients=n))

@@ -133,6 +133,7 @@ test('deleting a record the server never saw forgets it; one it saw queues a del
   const [change] = store.takeBatch(10);
   assert.equal(change.op, 'delete');
   assert.equal(change.base_version, 2);
+  assert.equal(onTheWire(change).base_version, 2);
 });
 
 test('the HLC stamp stands for the change id on the wire; a compact answer matches by position', async () => {
@@ -142,6 +143,7 @@ test('the HLC stamp stands for the change id on the wire; a compact answer match
   const batch = store.takeBatch(10);
   const wire = batch.map(onTheWire);
   assert.ok(wire.every((w) => w.hlc && !('change_id' in w)));
+  assert.ok(wire.every((w) => !('base_version' in w)), 'a new record\'s base version 0 is left out');
   assert.ok(wire[0].hlc < wire[1].hlc, 'the clock moves forward');
   const full = fullResults([{ status: 'accepted', version: 1 }, { status: 'duplicate', version: 4 }], batch);
   assert.deepEqual(full.map((r) => r.id), ['a', 'b']);

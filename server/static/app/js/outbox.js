@@ -63,9 +63,11 @@ export function takeBatch(store, limit) {
   });
 }
 
-/** A change as pushed: its HLC stamp stands for its change id when it can. */
+/** A change as pushed: its HLC stamp stands for its change id when it can, and a new
+ * record's `base_version` 0 is left out (the server reads it so; issue 14, the wire). */
 export function onTheWire(c) {
-  const wire = { collection: c.collection, id: c.id, op: c.op, base_version: c.base_version };
+  const wire = { collection: c.collection, id: c.id, op: c.op };
+  if (c.base_version) wire.base_version = c.base_version;
   if (c.hlc && validAsId(c.hlc)) wire.hlc = c.hlc;
   else {
     wire.change_id = c.change_id;
