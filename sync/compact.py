@@ -94,6 +94,22 @@ def _text(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
+def _same(a: Any, b: Any) -> bool:
+    """Equal as JSON text: same type (1 is not 1.0 nor true), containers in the same order."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, dict):
+        return list(a) == list(b) and all(_same(a[k], b[k]) for k in a)
+    if isinstance(a, list):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
+    return bool(a == b)
+
+
+def _counted(value: Any) -> Any:
+    """A key to count a value by, equal for values `_same` holds equal."""
+    return _text(value) if isinstance(value, dict | list) else (type(value).__name__, value)
+
+
 def id_parts(flag_id: str) -> JSON | None:
     """What a flag id says: key, rule, subject and period; None for an id of another shape."""
     parts = flag_id.split("|")
@@ -179,11 +195,17 @@ class PageCompactor:
         self.fields: list[str] = list(bodies[0]) if bodies else []
         self.defaults: JSON = {}
         for name in _SHARED:
-            counted = Counter(_text(b[name]) for b in bodies if name in b)
+            first: dict[Any, Any] = {}
+            counted: Counter[Any] = Counter()
+            for body in bodies:
+                if name in body:
+                    key = _counted(body[name])
+                    counted[key] += 1
+                    first.setdefault(key, body[name])
             if counted:
-                text, times = counted.most_common(1)[0]
+                key, times = counted.most_common(1)[0]
                 if times > 1:
-                    self.defaults[name] = json.loads(text)
+                    self.defaults[name] = first[key]
         self.templates: list[str] = []
         self._template_index: dict[str, int] = {}
         self.used = False
@@ -215,11 +237,11 @@ class PageCompactor:
             return None
         out: JSON = {}
         for name, value in body.items():
-            if name in parts and _text(parts[name]) == _text(value):
+            if name in parts and _same(parts[name], value):
                 continue
             if name == "scope" and value is not None and value == default_scope(body.get("period")):
                 continue
-            if name in self.defaults and _text(self.defaults[name]) == _text(value):
+            if name in self.defaults and _same(self.defaults[name], value):
                 continue
             out[name] = value
         added: list[str] = []
