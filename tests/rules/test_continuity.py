@@ -61,3 +61,29 @@ def test_a_gap_running_to_the_end_of_a_finished_posting_is_not_called_open():
     [running] = flags_of(rule, scenario, "2026-03-20")
     assert running.measured == 18 and "still open on 2026-03-20" in running.explanation_en
     assert running.key == ended.key  # the same gap, keyed by its first date
+
+
+def test_a_scoped_evaluation_finds_the_gaps_whose_scope_just_reaches_its_period():
+    """A scoped evaluation walks only the days around its period (issue 14); a gap whose
+    scope (a day past each end) touches the period at either end is still its flag, and
+    so is one that began long before it."""
+    from datetime import date, timedelta
+
+    from rules import evaluate
+    from tests.rules.builders import only
+
+    rule = "posting.continuity"
+    # Duty on 2 March, then gaps 3-16 March (14 days), duty on 17 March, gap 18 March to
+    # 6 April (20 days), duty on 7 April, then a gap still open on 30 April.
+    visits = [make_visit(day) for day in ("2026-03-02", "2026-03-17", "2026-04-07")]
+    scenario = make_scenario(assignments=[make_assignment()], visits=visits)
+    as_of, ruleset = date(2026, 4, 30), only(rule)
+    full = [f for f in evaluate(scenario, as_of=as_of, ruleset=ruleset) if f.rule == rule]
+    assert [f.period for f in full] == ["2026-03-03", "2026-03-18", "2026-04-08"]
+    for first in (date(2026, 2, 20) + timedelta(days=n) for n in range(0, 75, 1)):
+        for length in (0, 1, 6):
+            period = (first, first + timedelta(days=length))
+            scoped = evaluate(scenario, as_of=as_of, ruleset=ruleset, period=period)
+            assert [f for f in scoped if f.rule == rule] == [
+                f for f in full if f.in_scope(None, period)
+            ], period
