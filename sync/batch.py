@@ -12,9 +12,17 @@ from __future__ import annotations
 import gzip
 import json
 import zlib
+from dataclasses import dataclass
 from typing import Any
 
-from sync.values import MAX_DEPTH, depth_exceeds, parse_constant, parse_float, parse_int
+from sync.values import (
+    MAX_DEPTH,
+    parse_constant,
+    parse_float,
+    parse_int,
+    text_may_hold_unsafe,
+    text_nests_deeper,
+)
 
 GZIP = "gzip"
 
@@ -49,8 +57,23 @@ def gunzip_bounded(data: bytes, max_bytes: int) -> bytes:
     return out
 
 
+@dataclass(frozen=True, slots=True)
+class Decoded:
+    """A JSON value read from a body, and what the screen of its text found: with
+    `values_safe`, no value inside it can fail `sync.values.unsafe_values`, so a caller
+    may skip that walk (issue 14)."""
+
+    value: Any
+    values_safe: bool
+
+
 def decode(data: bytes, *, content_encoding: str | None, max_bytes: int) -> Any:
     """Bytes of a request or response body → JSON value, within `max_bytes`."""
+    return decode_screened(data, content_encoding=content_encoding, max_bytes=max_bytes).value
+
+
+def decode_screened(data: bytes, *, content_encoding: str | None, max_bytes: int) -> Decoded:
+    """`decode`, with what the screen of the text found."""
     if len(data) > max_bytes:
         raise BodyTooLarge(max_bytes)
     encoding = (content_encoding or "").strip().lower()
@@ -62,16 +85,27 @@ def decode(data: bytes, *, content_encoding: str | None, max_bytes: int) -> Any:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise BodyDecodeError(f"the body is not UTF-8 at byte {exc.start}") from exc
-    return loads(text)
+    return loads_screened(text)
 
 
 def loads(text: str) -> Any:
     """JSON text → value, total: BodyDecodeError for anything that is not a JSON value of at
     most MAX_DEPTH levels; numbers it cannot represent as `OutOfRangeNumber` markers."""
+    return loads_screened(text).value
+
+
+def loads_screened(text: str) -> Decoded:
+    """`loads`, with what the screen of the text found. Text the screen passes is read by
+    the C reader alone: the number hooks (a Python call a number) could change nothing in
+    it. The nesting is read off the text's brackets, not by walking the value."""
+    suspect = text_may_hold_unsafe(text)
     try:
-        value = json.loads(
-            text, parse_int=parse_int, parse_float=parse_float, parse_constant=parse_constant
-        )
+        if suspect:
+            value = json.loads(
+                text, parse_int=parse_int, parse_float=parse_float, parse_constant=parse_constant
+            )
+        else:
+            value = json.loads(text)
     except json.JSONDecodeError as exc:
         raise BodyDecodeError(
             f"the body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
@@ -79,6 +113,6 @@ def loads(text: str) -> Any:
     except RecursionError as exc:
         # The C reader counts its levels against the interpreter's recursion limit.
         raise BodyDecodeError(f"the body nests deeper than {MAX_DEPTH} levels") from exc
-    if depth_exceeds(value):
+    if text_nests_deeper(text):
         raise BodyDecodeError(f"the body nests deeper than {MAX_DEPTH} levels")
-    return value
+    return Decoded(value, values_safe=not suspect)

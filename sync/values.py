@@ -167,6 +167,41 @@ def safe_path(path: str) -> str:
     return servable_text(path) if path else "_schema"
 
 
+# --- the screen over JSON text (issue 14) -------------------------------------------------
+# Walking every value of a 2,000-change push in Python cost more than validating the visits.
+# Most bodies need no walk at all, and a regular expression over the JSON text (C speed) can
+# tell: a NUL or a lone surrogate reaches a decoded string only as itself (text handed over
+# as str) or through a `\u0000` / `\ud800`-`\udfff` escape; a number beyond 64 bits or not
+# finite needs a run of 19 digits, an exponent of three digits, NaN or Infinity. When none
+# of these occurs anywhere in the text (strings included: a hit only means "walk"), no value
+# decoded from it can be unsafe, and the reader's number hooks would change nothing.
+_SUSPECT_TEXT = re.compile(
+    "[\x00\ud800-\udfff]" + r"|\\u0000|\\u[dD][89a-fA-F]|[0-9]{19}|[eE][+-]?[0-9]{3}|NaN|Infinity"
+)
+# The nesting of JSON text read off its brackets: strings (which may hold brackets) removed,
+# then everything but brackets, then the innermost empty pairs, one level a pass.
+_JSON_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"')
+_NOT_BRACKET = re.compile(r"[^\[\]{}]+")
+_INNERMOST = re.compile(r"\[\]|\{\}")
+
+
+def text_may_hold_unsafe(text: str) -> bool:
+    """Whether JSON `text` may decode to a value that cannot be stored and served (or that
+    the reader keeps as an `OutOfRangeNumber`); False is a guarantee, True means "walk"."""
+    return _SUSPECT_TEXT.search(text) is not None
+
+
+def text_nests_deeper(text: str, limit: int = MAX_DEPTH) -> bool:
+    """`depth_exceeds(json.loads(text), limit)` for valid JSON text, without the walk:
+    each pass removes one level of innermost empty objects and arrays."""
+    brackets = _NOT_BRACKET.sub("", _JSON_STRING.sub("", text))
+    for _ in range(limit):
+        if not brackets:
+            return False
+        brackets = _INNERMOST.sub("", brackets)
+    return bool(brackets)
+
+
 def any_unsafe(value: Any) -> bool:
     """Whether anything inside `value` cannot be stored and served (no paths built)."""
     return any(value_problem(item) is not None for _path, item, _depth in _walk(value, ""))

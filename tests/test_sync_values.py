@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sync.batch import BodyDecodeError, decode, loads
+from sync.batch import BodyDecodeError, decode, loads, loads_screened
 from sync.clock import ClockFormatError, HLCTimestamp
 from sync.records import BatchFormatError, Change, parse_push
 from sync.storage import InvalidCursor, decode_cursor
@@ -20,6 +20,11 @@ from sync.values import (
     MAX_DEPTH,
     OutOfRangeNumber,
     ascii_digits,
+    depth_exceeds,
+    parse_constant,
+    parse_float,
+    parse_int,
+    text_nests_deeper,
     unsafe_values,
 )
 from tests.reliability.hostile import deep, dumps, hostile_text, hostile_values
@@ -117,3 +122,67 @@ def test_a_clock_stamp_is_ascii_digits_within_its_widths(text: str) -> None:
 @given(st.text())
 def test_ascii_digits_is_the_regex_not_isdigit(text: str) -> None:
     assert ascii_digits(text) is (bool(text) and all("0" <= c <= "9" for c in text))
+
+
+# --- the screen over JSON text (issue 14): a shortcut that must never change an answer ----
+
+
+def _hooked(text: str) -> Any:
+    return json.loads(text, parse_int=parse_int, parse_float=parse_float, parse_constant=parse_constant)
+
+
+@settings(max_examples=500)
+@given(hostile_values)
+def test_text_the_screen_passes_holds_no_unsafe_value_and_reads_as_with_the_hooks(
+    value: Any,
+) -> None:
+    text = dumps(value)
+    with contextlib.suppress(BodyDecodeError):
+        decoded = loads_screened(text)
+        if decoded.values_safe:
+            assert unsafe_values(decoded.value) == {}
+            assert decoded.value == _hooked(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"notes": "a\\u0000b"}',
+        '{"notes": "\\ud800"}',
+        '{"notes": "\\uDFFF"}',
+        '{"notes\\u0000": 1}',
+        '{"patients": 9223372036854775808}',
+        '{"lat": 1e400}',
+        '{"lat": NaN}',
+        '{"lat": -Infinity}',
+        '["\ud800"]',
+    ],
+)
+def test_the_screen_never_vouches_for_text_holding_an_unsafe_value(text: str) -> None:
+    assert not loads_screened(text).values_safe
+
+
+@settings(max_examples=500)
+@given(
+    st.recursive(
+        st.one_of(st.none(), st.integers(), st.text(alphabet='[]{}"\\,:ab')),
+        lambda inner: st.lists(inner, max_size=3)
+        | st.dictionaries(st.text(alphabet='[]{}"\\a'), inner, max_size=3),
+        max_leaves=40,
+    ),
+    st.integers(1, 8),
+)
+def test_nesting_read_off_the_text_equals_the_walk(value: Any, limit: int) -> None:
+    text = json.dumps(value)
+    assert text_nests_deeper(text, limit) is depth_exceeds(value, limit)
+
+
+@settings(max_examples=200)
+@given(st.lists(st.dictionaries(hostile_text, hostile_values, max_size=4), max_size=4))
+def test_a_screened_push_parses_as_an_unscreened_one(changes: list[Any]) -> None:
+    body = {"device_id": "tab", "batch_id": "b1", "changes": changes}
+    with contextlib.suppress(BodyDecodeError):
+        decoded = loads_screened(dumps(body))
+        screened = parse_push(decoded.value, max_changes=100, values_safe=decoded.values_safe)
+        walked = parse_push(decoded.value, max_changes=100)
+        assert [i.to_wire() for i in screened.items] == [i.to_wire() for i in walked.items]

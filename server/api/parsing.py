@@ -10,7 +10,7 @@ from flask import current_app, request
 from flask.json.provider import DefaultJSONProvider
 
 from server.api.errors import ApiError
-from sync.batch import BodyDecodeError, BodyTooLarge, decode, loads
+from sync.batch import BodyDecodeError, BodyTooLarge, Decoded, decode_screened, loads
 from sync.protocol import ErrorCode
 from sync.values import ascii_digits, unsafe_values
 
@@ -43,11 +43,25 @@ class JSONProvider(DefaultJSONProvider):
         return text
 
 
-def json_body(*, checked: bool = True) -> Any:
+def json_body() -> Any:
     """The request's JSON body: 415 unless it says application/json, 413 over the limit,
-    400 if it is not JSON (or not gzip when it says so) or nests deeper than 32 levels.
-    `checked`: also 400 `validation_failed` naming every value that cannot be stored and
-    served (sync.values); a push checks its changes one by one instead."""
+    400 if it is not JSON (or not gzip when it says so) or nests deeper than 32 levels,
+    400 `validation_failed` naming every value that cannot be stored and served
+    (sync.values)."""
+    decoded = screened_json_body()
+    if not decoded.values_safe:
+        unsafe = unsafe_values(decoded.value)
+        if unsafe:
+            raise ApiError(
+                400, ErrorCode.VALIDATION, "values that cannot be stored or served", errors=unsafe
+            )
+    return decoded.value
+
+
+def screened_json_body() -> Decoded:
+    """`json_body` without the value check, with what the screen of its text found: a push
+    checks its changes one by one (a bad value is that change's rejection), and only when
+    the screen could not vouch for them."""
     if request.mimetype != "application/json":
         raise ApiError(
             415,
@@ -56,7 +70,7 @@ def json_body(*, checked: bool = True) -> Any:
         )
     limit = current_app.config["MAX_CONTENT_LENGTH"]
     try:
-        body = decode(
+        return decode_screened(
             request.get_data(cache=False),
             content_encoding=request.content_encoding,
             max_bytes=limit,
@@ -67,13 +81,6 @@ def json_body(*, checked: bool = True) -> Any:
         ) from exc
     except BodyDecodeError as exc:
         raise ApiError(400, ErrorCode.INVALID_JSON, str(exc)) from exc
-    if checked:
-        unsafe = unsafe_values(body)
-        if unsafe:
-            raise ApiError(
-                400, ErrorCode.VALIDATION, "values that cannot be stored or served", errors=unsafe
-            )
-    return body
 
 
 def int_arg(name: str, default: int, low: int, high: int) -> int:

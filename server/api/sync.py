@@ -18,7 +18,7 @@ from server.actor import COUNTY_ADMIN, TOWNSHIP_REVIEWER
 from server.api.auth import current_actor, login_required, refuse_revoked_device
 from server.api.context import evaluation
 from server.api.errors import ApiError
-from server.api.parsing import int_arg, json_body
+from server.api.parsing import int_arg, json_body, screened_json_body
 from server.database import ping
 from server.extensions import db
 from server.models import SyncRecord
@@ -112,9 +112,13 @@ def push() -> ResponseReturnValue:
             application/json:
               schema: ErrorEnvelope
     """
-    body = json_body(checked=False)  # each change is checked alone: record by record
+    body = screened_json_body()  # each change is checked alone: record by record
     try:
-        batch = parse_push(body, max_changes=current_app.config["ZHUXUN_MAX_BATCH_CHANGES"])
+        batch = parse_push(
+            body.value,
+            max_changes=current_app.config["ZHUXUN_MAX_BATCH_CHANGES"],
+            values_safe=body.values_safe,
+        )
     except BatchTooLarge as exc:
         raise ApiError(
             413,
