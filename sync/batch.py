@@ -15,14 +15,7 @@ import zlib
 from dataclasses import dataclass
 from typing import Any
 
-from sync.values import (
-    MAX_DEPTH,
-    parse_constant,
-    parse_float,
-    parse_int,
-    text_may_hold_unsafe,
-    text_nests_deeper,
-)
+from sync.values import MAX_DEPTH, NumberHooks, nests_deeper, text_may_hold_unsafe_text
 
 GZIP = "gzip"
 
@@ -95,17 +88,15 @@ def loads(text: str) -> Any:
 
 
 def loads_screened(text: str) -> Decoded:
-    """`loads`, with what the screen of the text found. Text the screen passes is read by
-    the C reader alone: the number hooks (a Python call a number) could change nothing in
-    it. The nesting is read off the text's brackets, not by walking the value."""
-    suspect = text_may_hold_unsafe(text)
+    """`loads`, with what the screen of the text and the number hooks found."""
+    numbers = NumberHooks()
     try:
-        if suspect:
-            value = json.loads(
-                text, parse_int=parse_int, parse_float=parse_float, parse_constant=parse_constant
-            )
-        else:
-            value = json.loads(text)
+        value = json.loads(
+            text,
+            parse_int=numbers.parse_int,
+            parse_float=numbers.parse_float,
+            parse_constant=numbers.parse_constant,
+        )
     except json.JSONDecodeError as exc:
         raise BodyDecodeError(
             f"the body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
@@ -113,6 +104,6 @@ def loads_screened(text: str) -> Decoded:
     except RecursionError as exc:
         # The C reader counts its levels against the interpreter's recursion limit.
         raise BodyDecodeError(f"the body nests deeper than {MAX_DEPTH} levels") from exc
-    if text_nests_deeper(text):
+    if nests_deeper(value):
         raise BodyDecodeError(f"the body nests deeper than {MAX_DEPTH} levels")
-    return Decoded(value, values_safe=not suspect)
+    return Decoded(value, values_safe=not numbers.unsafe and not text_may_hold_unsafe_text(text))

@@ -169,37 +169,63 @@ def safe_path(path: str) -> str:
 
 # --- the screen over JSON text (issue 14) -------------------------------------------------
 # Walking every value of a 2,000-change push in Python cost more than validating the visits.
-# Most bodies need no walk at all, and a regular expression over the JSON text (C speed) can
-# tell: a NUL or a lone surrogate reaches a decoded string only as itself (text handed over
-# as str) or through a `\u0000` / `\ud800`-`\udfff` escape; a number beyond 64 bits or not
-# finite needs a run of 19 digits, an exponent of three digits, NaN or Infinity. When none
-# of these occurs anywhere in the text (strings included: a hit only means "walk"), no value
-# decoded from it can be unsafe, and the reader's number hooks would change nothing.
-_SUSPECT_TEXT = re.compile(
-    "[\x00\ud800-\udfff]" + r"|\\u0000|\\u[dD][89a-fA-F]|[0-9]{19}|[eE][+-]?[0-9]{3}|NaN|Infinity"
-)
-# The nesting of JSON text read off its brackets: strings (which may hold brackets) removed,
-# then everything but brackets, then the innermost empty pairs, one level a pass.
-_JSON_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"')
-_NOT_BRACKET = re.compile(r"[^\[\]{}]+")
-_INNERMOST = re.compile(r"\[\]|\{\}")
+# Most bodies need no walk: a NUL or a lone surrogate reaches a decoded string only as itself
+# (a surrogate in text handed over as str; a raw NUL is not JSON) or through a `\u0000` /
+# `\ud800`-`\udfff` escape, which the text shows at C speed; numbers are seen one by one by
+# the reader's hooks anyway (`NumberHooks`). A hit only means "walk", never a refusal.
+_UNSAFE_ESCAPE = re.compile(r"\\u(?:0000|[dD][89a-fA-F])")
 
 
-def text_may_hold_unsafe(text: str) -> bool:
-    """Whether JSON `text` may decode to a value that cannot be stored and served (or that
-    the reader keeps as an `OutOfRangeNumber`); False is a guarantee, True means "walk"."""
-    return _SUSPECT_TEXT.search(text) is not None
+def text_may_hold_unsafe_text(text: str) -> bool:
+    """Whether JSON `text` may decode to a string (or key) that cannot be stored and
+    served; False is a guarantee, True means "walk"."""
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            return True
+    return "\\u" in text and _UNSAFE_ESCAPE.search(text) is not None
 
 
-def text_nests_deeper(text: str, limit: int = MAX_DEPTH) -> bool:
-    """`depth_exceeds(json.loads(text), limit)` for valid JSON text, without the walk:
-    each pass removes one level of innermost empty objects and arrays."""
-    brackets = _NOT_BRACKET.sub("", _JSON_STRING.sub("", text))
+class NumberHooks:
+    """`json.loads` hooks for one reading that also note whether any number came back as
+    an `OutOfRangeNumber` (one of them means "walk")."""
+
+    __slots__ = ("unsafe",)
+
+    def __init__(self) -> None:
+        self.unsafe = False
+
+    def parse_int(self, text: str) -> int | OutOfRangeNumber:
+        value = parse_int(text)
+        if isinstance(value, OutOfRangeNumber) or not INT64_MIN <= value <= INT64_MAX:
+            self.unsafe = True
+        return value
+
+    def parse_float(self, text: str) -> float | OutOfRangeNumber:
+        value = parse_float(text)
+        if isinstance(value, OutOfRangeNumber):
+            self.unsafe = True
+        return value
+
+    def parse_constant(self, text: str) -> OutOfRangeNumber:
+        self.unsafe = True
+        return parse_constant(text)
+
+
+def nests_deeper(value: object, limit: int = MAX_DEPTH) -> bool:
+    """`depth_exceeds`, level by level over the containers only (no paths, no scalars
+    visited one by one): the check every body pays."""
+    level = [value] if isinstance(value, dict | list) else []
     for _ in range(limit):
-        if not brackets:
+        if not level:
             return False
-        brackets = _INNERMOST.sub("", brackets)
-    return bool(brackets)
+        below: list[object] = []
+        for container in level:
+            items = container.values() if isinstance(container, dict) else container
+            below += [item for item in items if isinstance(item, dict | list)]
+        level = below
+    return bool(level)
 
 
 def any_unsafe(value: Any) -> bool:

@@ -24,7 +24,7 @@ from sync.values import (
     parse_constant,
     parse_float,
     parse_int,
-    text_nests_deeper,
+    nests_deeper,
     unsafe_values,
 )
 from tests.reliability.hostile import deep, dumps, hostile_text, hostile_values
@@ -172,9 +172,8 @@ def test_the_screen_never_vouches_for_text_holding_an_unsafe_value(text: str) ->
     ),
     st.integers(1, 8),
 )
-def test_nesting_read_off_the_text_equals_the_walk(value: Any, limit: int) -> None:
-    text = json.dumps(value)
-    assert text_nests_deeper(text, limit) is depth_exceeds(value, limit)
+def test_nesting_level_by_level_equals_the_walk(value: Any, limit: int) -> None:
+    assert nests_deeper(value, limit) is depth_exceeds(value, limit)
 
 
 @settings(max_examples=200)
