@@ -13,6 +13,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from server.models import Leave, Training, Visit
+from server.records import bulk
 from sync.protocol import LEAVE, TRAININGS, VISITS
 
 _MODELS: dict[str, type[Visit] | type[Leave] | type[Training]] = {
@@ -88,7 +89,7 @@ class BatchProjection:
                 values = typed_values(row.collection, row.data or {}, row.version)
                 live.setdefault(row.collection, []).append({"id": row.id, **values})
         for collection, values in live.items():
-            session.execute(_upsert(session, collection), values)
+            bulk.executemany(session, _upsert(session, collection), values)
             _expire_cached(session, collection, (v["id"] for v in values))
         for collection, values in gone.items():
             table = _MODELS[collection].__table__

@@ -20,6 +20,7 @@ from sqlalchemy import ColumnElement, bindparam, insert, inspect, select, true, 
 from sqlalchemy.orm import Session
 
 from server import evaluation_queue
+from server.records import bulk
 from server.models import SyncApplied, SyncConflict, SyncCounter, SyncRecord
 from sync.merge import Action, decide
 from sync.protocol import CONFLICTS, ErrorCode, Op, Status
@@ -183,6 +184,8 @@ class _State:
 _COLUMNS = tuple(f.name for f in fields(_State))
 
 
+_INSERT = insert(_TABLE)
+_INSERT_APPLIED = insert(SyncApplied.__table__)
 # One UPDATE by primary key, run as an executemany over the changed rows of a batch.
 _UPDATE_BY_KEY = (
     update(_TABLE)
@@ -341,8 +344,7 @@ class SqlSyncStore(SyncStore):
             answered[change.change_id] = wire
             results.append(result)
         self._write(stored, dirty)
-        if applied:
-            session.execute(insert(SyncApplied.__table__), applied)
+        bulk.executemany(session, _INSERT_APPLIED, applied)
         writer.finish()
         # What was written, as plain values: the caller's after-commit work (flags, review)
         # needs it, and re-reading each row after the commit costs a SELECT a record.
@@ -465,10 +467,8 @@ class SqlSyncStore(SyncStore):
             for key, state in dirty.items()
             if key in stored
         ]
-        if inserts:
-            session.execute(insert(_TABLE), inserts)
-        if updates:
-            session.execute(_UPDATE_BY_KEY, updates)
+        bulk.executemany(session, _INSERT, inserts)
+        bulk.executemany(session, _UPDATE_BY_KEY, updates)
         # An ORM copy of a row written here, loaded earlier in this session, is now stale.
         for obj in [o for o in session.identity_map.values() if isinstance(o, SyncRecord)]:
             if inspect(obj).identity in dirty:  # the key as loaded, no refresh
