@@ -275,6 +275,9 @@ class CompiledForm:
 
     form: FormDef
     checks: tuple[_Check, ...]
+    # The date and datetime fields: the only ones the bounds check and the ISO spelling at
+    # the end need to look at (issue 14: scanning every value cost a fifth of validation).
+    temporal: tuple[str, ...] = ()
 
 
 def compiled(collection: str, version: int | None) -> CompiledForm:
@@ -290,6 +293,7 @@ def _compiled(collection: str, version: int) -> CompiledForm:
     return CompiledForm(
         form,
         tuple(_Check(f.name, f.required, f.allow_none, _normaliser(f)) for f in form.fields),
+        tuple(f.name for f in form.fields if f.type in (DATE, DATETIME)),
     )
 
 
@@ -303,15 +307,17 @@ class ValidationResult:
         return not self.errors
 
 
-def _cross_checks(collection: str, values: dict[str, Any], now: datetime) -> dict[str, list[str]]:
+def _cross_checks(
+    collection: str, values: dict[str, Any], now: datetime, temporal: tuple[str, ...]
+) -> dict[str, list[str]]:
     # Dates far from today (year 1, year 9999) are typing slips that would break week and
     # month arithmetic in every later evaluation, page and export (issue 13): a datetime's
     # local date at its own offset, and every date, within forms.definitions' bounds.
-    errors: dict[str, list[str]] = {
-        name: [DATE_BOUNDS_MESSAGE]
-        for name, value in values.items()
-        if isinstance(value, date) and not within_date_bounds(value)
-    }
+    errors: dict[str, list[str]] = {}
+    for name in temporal:
+        value = values.get(name)
+        if value is not None and not within_date_bounds(value):
+            errors[name] = [DATE_BOUNDS_MESSAGE]
     if errors:
         return errors
     if collection == VISITS:
@@ -375,11 +381,12 @@ def validate(
             errors[name] = [invalid.message]
     if errors:
         return ValidationResult({}, errors)
-    errors = _cross_checks(collection, values, now or datetime.now(UTC))
+    errors = _cross_checks(collection, values, now or datetime.now(UTC), form.temporal)
     if errors:
         return ValidationResult({}, errors)
     values.setdefault("form_version", form.form.version)
-    for name, value in values.items():
-        if isinstance(value, date):  # datetime is a date too: both back to ISO text
+    for name in form.temporal:
+        value = values.get(name)
+        if value is not None:  # a datetime or a date, back to ISO text
             values[name] = value.isoformat()
     return ValidationResult(values)

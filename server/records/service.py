@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Row, select
 from sqlalchemy.orm import Session
 
 from forms import validate
@@ -52,9 +52,20 @@ MAX_CLOCK_DRIFT_MS = 5 * 60 * 1000
 
 @dataclass(slots=True)
 class _References:
-    places: dict[str, OrgUnit]
-    doctors: dict[str, Doctor]
-    assignments: dict[str, Assignment]
+    """The places, doctors and assignments a batch names, as plain rows (no ORM object a
+    reference: issue 14), each with the attributes `_prepare_one` reads."""
+
+    places: dict[str, Row[Any]]
+    doctors: dict[str, Row[Any]]
+    assignments: dict[str, Row[Any]]
+
+
+def _rows_by_key(session: Session, columns: tuple[Any, ...], keys: set[str]) -> dict[str, Row[Any]]:
+    """The rows whose first column is one of `keys`, by that key."""
+    if not keys:
+        return {}
+    query = select(*columns).where(columns[0].in_(keys))
+    return {row[0]: row for row in session.execute(query)}
 
 
 def _load_references(session: Session, changes: list[Change]) -> _References:
@@ -69,20 +80,13 @@ def _load_references(session: Session, changes: list[Change]) -> _References:
             if isinstance(data.get(key), str):
                 bucket.add(data[key])
     return _References(
-        places={
-            u.code: u for u in session.scalars(select(OrgUnit).where(OrgUnit.code.in_(place_codes)))
-        }
-        if place_codes
-        else {},
-        doctors={d.id: d for d in session.scalars(select(Doctor).where(Doctor.id.in_(doctor_ids)))}
-        if doctor_ids
-        else {},
-        assignments={
-            a.id: a
-            for a in session.scalars(select(Assignment).where(Assignment.id.in_(assignment_ids)))
-        }
-        if assignment_ids
-        else {},
+        places=_rows_by_key(
+            session, (OrgUnit.code, OrgUnit.township_code, OrgUnit.county_code), place_codes
+        ),
+        doctors=_rows_by_key(
+            session, (Doctor.id, Doctor.township_code, Doctor.county_code), doctor_ids
+        ),
+        assignments=_rows_by_key(session, (Assignment.id, Assignment.doctor_id), assignment_ids),
     )
 
 
