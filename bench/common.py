@@ -272,6 +272,15 @@ class Production:
         return server
 
 
+    def worker(self) -> Server:
+        """`zhuxun worker` on this database (ZHUXUN_EVALUATION=worker), looking every 50 ms
+        when idle; `stop()` sends SIGTERM, which it answers by finishing its round."""
+        log = self.workdir / "worker.log"
+        args = [str(BIN / "zhuxun"), "worker", "--idle", "0.05"]
+        proc = subprocess.Popen(args, env=self.env, stdout=log.open("wb"), stderr=subprocess.STDOUT)
+        return Server(proc, "", log)
+
+
 _CREATE_USERS = """
 import json, os, sys
 from server.app import create_app

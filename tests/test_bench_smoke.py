@@ -26,7 +26,9 @@ def run_bench(script: str, *args: str) -> str:
 @pytest.mark.slow
 def test_the_push_benchmark_runs_end_to_end_and_prints_its_table() -> None:
     out = run_bench("bench_push.py", "--visits", "300", "--doctors", "5")
-    assert "| production `zhuxun serve` |" in out
+    assert "| production `zhuxun serve`, flags judged in the requests |" in out
+    assert "| production `zhuxun serve` + `zhuxun worker` (accepted) |" in out
+    assert "| … until the worker has judged every flag |" in out
     assert "| bare Flask + marshmallow (floor) |" in out
     assert "| raw sqlite3 executemany (limit) |" in out
     assert "peak RSS of a production worker" in out
