@@ -198,7 +198,11 @@ def main() -> int:
 
         raw_s = raw_sqlite(work / "raw.sqlite3", visits)
 
-    prod_s, prod_ok, rss = runs["request"]["seconds"], runs["request"]["answers"], runs["request"]["rss"]
+    prod_s, prod_ok, rss = (
+        runs["request"]["seconds"],
+        runs["request"]["answers"],
+        runs["request"]["rss"],
+    )
     worker_s, worker_ok = runs["worker"]["seconds"], runs["worker"]["answers"]
     stored = min(run["stored"] for run in runs.values())
     flag_changes = runs["request"]["flag_changes"]

@@ -271,7 +271,6 @@ class Production:
             raise
         return server
 
-
     def worker(self) -> Server:
         """`zhuxun worker` on this database (ZHUXUN_EVALUATION=worker), looking every 50 ms
         when idle; `stop()` sends SIGTERM, which it answers by finishing its round."""

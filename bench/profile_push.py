@@ -141,9 +141,9 @@ class Profiler:
     def text(self) -> str:
         if self.args.cprofile:
             out = io.StringIO()
-            pstats.Stats(self.profile, stream=out).sort_stats("cumulative").print_stats(
-                self.args.top
-            )
+            pstats.Stats(self.profile, stream=out).sort_stats(
+                os.environ.get("PROFILE_SORT", "cumulative")
+            ).print_stats(self.args.top)
             return out.getvalue()
         if self.args.html:
             Path(self.args.html).write_text(self.profile.output_html(), encoding="utf-8")

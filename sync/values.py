@@ -216,11 +216,11 @@ class NumberHooks:
 def nests_deeper(value: object, limit: int = MAX_DEPTH) -> bool:
     """`depth_exceeds`, level by level over the containers only (no paths, no scalars
     visited one by one): the check every body pays."""
-    level = [value] if isinstance(value, dict | list) else []
+    level: list[dict[Any, Any] | list[Any]] = [value] if isinstance(value, dict | list) else []
     for _ in range(limit):
         if not level:
             return False
-        below: list[object] = []
+        below: list[dict[Any, Any] | list[Any]] = []
         for container in level:
             items = container.values() if isinstance(container, dict) else container
             below += [item for item in items if isinstance(item, dict | list)]

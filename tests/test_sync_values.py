@@ -21,10 +21,10 @@ from sync.values import (
     OutOfRangeNumber,
     ascii_digits,
     depth_exceeds,
+    nests_deeper,
     parse_constant,
     parse_float,
     parse_int,
-    nests_deeper,
     unsafe_values,
 )
 from tests.reliability.hostile import deep, dumps, hostile_text, hostile_values
@@ -128,7 +128,9 @@ def test_ascii_digits_is_the_regex_not_isdigit(text: str) -> None:
 
 
 def _hooked(text: str) -> Any:
-    return json.loads(text, parse_int=parse_int, parse_float=parse_float, parse_constant=parse_constant)
+    return json.loads(
+        text, parse_int=parse_int, parse_float=parse_float, parse_constant=parse_constant
+    )
 
 
 @settings(max_examples=500)
@@ -166,8 +168,10 @@ def test_the_screen_never_vouches_for_text_holding_an_unsafe_value(text: str) ->
 @given(
     st.recursive(
         st.one_of(st.none(), st.integers(), st.text(alphabet='[]{}"\\,:ab')),
-        lambda inner: st.lists(inner, max_size=3)
-        | st.dictionaries(st.text(alphabet='[]{}"\\a'), inner, max_size=3),
+        lambda inner: (
+            st.lists(inner, max_size=3)
+            | st.dictionaries(st.text(alphabet='[]{}"\\a'), inner, max_size=3)
+        ),
         max_leaves=40,
     ),
     st.integers(1, 8),

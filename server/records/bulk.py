@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql import Executable
 
 Processor = Callable[[Any], Any] | None
+_NOTHING = object()
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,18 +86,28 @@ def executemany(session: Session, statement: Executable, rows: Sequence[dict[str
         pick = itemgetter(*keys) if len(keys) > 1 else (lambda row: (row[keys[0]],))
         processed = [(i, process) for i, (_k, _n, process) in enumerate(params) if process]
         if processed:
+            # A batch's rows share some values (the one `now` of a write): each processed
+            # column remembers its last value, so the same object is processed once.
+            last: list[tuple[Any, Any]] = [(_NOTHING, None)] * len(processed)
             parameters = []
             for row in rows:
                 values = list(pick(row))
-                for index, process in processed:
-                    values[index] = process(values[index])
+                for slot, (index, process) in enumerate(processed):
+                    value = values[index]
+                    seen, out = last[slot]
+                    if value is not seen:
+                        out = process(value)
+                        last[slot] = (value, out)
+                    values[index] = out
                 parameters.append(tuple(values))
         else:
             parameters = [pick(row) for row in rows]
     else:
         parameters = [
-            {name: row[key] if process is None else process(row[key])
-             for key, name, process in params}  # fmt: skip
+            {
+                name: row[key] if process is None else process(row[key])
+                for key, name, process in params
+            }  # fmt: skip
             for row in rows
         ]
     connection.exec_driver_sql(compiled.sql, parameters)

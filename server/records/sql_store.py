@@ -20,8 +20,8 @@ from sqlalchemy import ColumnElement, bindparam, insert, inspect, select, true, 
 from sqlalchemy.orm import Session
 
 from server import evaluation_queue
-from server.records import bulk
 from server.models import SyncApplied, SyncConflict, SyncCounter, SyncRecord
+from server.records import bulk
 from sync.merge import Action, decide
 from sync.protocol import CONFLICTS, ErrorCode, Op, Status
 from sync.records import JSON, Change, ChangeResult, Record

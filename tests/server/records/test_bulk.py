@@ -10,20 +10,22 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-storable_text = st.text(
-    st.characters(codec="utf-8", exclude_characters="\x00"), max_size=20
-)
+storable_text = st.text(st.characters(codec="utf-8", exclude_characters="\x00"), max_size=20)
 rows_of_answers = st.lists(
     st.fixed_dictionaries(
         {
             "change_id": st.uuids().map(lambda u: u.hex),
             "result": st.dictionaries(
                 storable_text,
-                st.one_of(st.none(), st.booleans(), st.integers(-(2**63), 2**63 - 1), storable_text),
+                st.one_of(
+                    st.none(), st.booleans(), st.integers(-(2**63), 2**63 - 1), storable_text
+                ),
                 max_size=4,
             ),
             "created_at": st.datetimes(
-                min_value=datetime(2000, 1, 1), max_value=datetime(2099, 1, 1), timezones=st.just(UTC)
+                min_value=datetime(2000, 1, 1),
+                max_value=datetime(2099, 1, 1),
+                timezones=st.just(UTC),
             ),
         }
     ),
@@ -33,7 +35,9 @@ rows_of_answers = st.lists(
 )
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(rows=rows_of_answers)
 def test_bulk_rows_read_back_as_the_orm_writes_them(app: Any, rows: list[dict[str, Any]]) -> None:
     from sqlalchemy import insert, select
@@ -57,14 +61,16 @@ def test_bulk_rows_read_back_as_the_orm_writes_them(app: Any, rows: list[dict[st
 
         written = read("bulk")
         assert written == read("orm")
-        assert [(c, r) for c, r, _ in written] == sorted((r["change_id"], r["result"]) for r in rows)
+        assert [(c, r) for c, r, _ in written] == sorted(
+            (r["change_id"], r["result"]) for r in rows
+        )
         stamps = sorted((r["change_id"], r["created_at"]) for r in rows)
         # SQLite keeps no offset: both writers drop it the same way; compare the instants.
         for (change_id, _, at), (expected_id, expected_at) in zip(written, stamps, strict=True):
             assert change_id == expected_id
-            assert abs((at.replace(tzinfo=UTC) if at.tzinfo is None else at) - expected_at) < timedelta(
-                microseconds=1
-            )
+            assert abs(
+                (at.replace(tzinfo=UTC) if at.tzinfo is None else at) - expected_at
+            ) < timedelta(microseconds=1)
         db.session.rollback()
 
 
@@ -83,7 +89,9 @@ def test_a_statement_rebuilt_at_the_same_address_is_compiled_again(app: Any) -> 
         for origin in ("first", "second"):
             statement = insert(table).values(origin=origin)
             bulk.executemany(
-                db.session, statement, [{"change_id": f"c-{origin}", "result": {}, "created_at": now}]
+                db.session,
+                statement,
+                [{"change_id": f"c-{origin}", "result": {}, "created_at": now}],
             )
             del statement
         counted = dict(
