@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from server.actor import COUNTY_ADMIN, TOWNSHIP_REVIEWER, Actor
@@ -143,14 +143,16 @@ def record_sync(
     caller commits: call it after the sync's own work is committed, since it first ends
     whatever transaction the session holds."""
     now = now or datetime.now(UTC)
-    device = session.get(Device, device_id)
+    # Plain statements, no ORM object: this runs after every push and pull (issue 14).
+    columns = (Device.username, Device.last_pull_at, Device.client_version)
+    seen = session.execute(select(*columns).where(Device.id == device_id)).first()
     if (
-        device is not None
+        seen is not None
         and kind == "pull"
-        and device.username == actor.username
-        and device.last_pull_at is not None
-        and now - _aware(device.last_pull_at) < PULL_RECORD_EVERY
-        and (client_version is None or client_version == device.client_version)
+        and seen.username == actor.username
+        and seen.last_pull_at is not None
+        and now - _aware(seen.last_pull_at) < PULL_RECORD_EVERY
+        and (client_version is None or client_version == seen.client_version)
     ):
         return
     # End the reads (the request's too): the transaction that writes starts with a write,
@@ -159,29 +161,39 @@ def record_sync(
     # the same device's other request (a retried push) either.
     session.rollback()
     session.execute(_insert_if_missing(session, device_id, actor.username))
-    device = session.get(Device, device_id, populate_existing=True)
-    assert device is not None
-    device.username = actor.username
-    device.doctor_id = actor.doctor_id
-    device.township_code = actor.township_code
-    device.county_code = actor.county_code
+    stored = session.execute(
+        select(Device.first_push_at, Device.first_pull_at, Device.rejected).where(
+            Device.id == device_id
+        )
+    ).one()
+    values: dict[str, Any] = {
+        "username": actor.username,
+        "doctor_id": actor.doctor_id,
+        "township_code": actor.township_code,
+        "county_code": actor.county_code,
+    }
     if client_version:
-        device.client_version = client_version[:100]
+        values["client_version"] = client_version[:100]
     if kind == "push":
-        device.first_push_at = device.first_push_at or now
-        device.last_push_at = now
-        rejected = dict(device.rejected or {})
+        values["first_push_at"] = stored.first_push_at or now
+        values["last_push_at"] = now
+        rejected = dict(stored.rejected or {})
         for result in results or []:
             key = f"{result.get('collection')}/{result.get('id')}"
             if result.get("status") == Status.REJECTED:
                 rejected[key] = result.get("code")
             else:
                 rejected.pop(key, None)
-        device.rejected = rejected
+        if rejected != (stored.rejected or {}):
+            values["rejected"] = rejected
     else:
-        device.first_pull_at = device.first_pull_at or now
-        device.last_pull_at = now
-    session.flush()
+        values["first_pull_at"] = stored.first_pull_at or now
+        values["last_pull_at"] = now
+    session.execute(update(Device).where(Device.id == device_id).values(values))
+    # An ORM copy loaded earlier in this session (a page's) must not serve stale values.
+    cached = session.identity_map.get(session.identity_key(Device, device_id))  # type: ignore[arg-type]
+    if cached is not None:
+        session.expire(cached)
 
 
 def _insert_if_missing(session: Session, device_id: str, username: str) -> Any:
