@@ -65,7 +65,7 @@ def _rows_by_key(session: Session, columns: tuple[Any, ...], keys: set[str]) -> 
     if not keys:
         return {}
     query = select(*columns).where(columns[0].in_(keys))
-    return {row[0]: row for row in session.execute(query)}
+    return {row[0]: row for row in session.connection().execute(query)}
 
 
 def _load_references(session: Session, changes: list[Change]) -> _References:
