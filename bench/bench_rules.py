@@ -74,6 +74,17 @@ def read_rows(db_path: str, county: str) -> int:
     return len(units) + len(doctors) + len(assignments) + len(records)
 
 
+def clocks() -> tuple[float, float]:
+    """Now, on the wall clock and in this process's CPU time."""
+    return time.perf_counter(), time.process_time()
+
+
+def since(start: tuple[float, float]) -> tuple[float, float]:
+    """Wall and CPU seconds since `start` (`clocks()`)."""
+    wall, cpu = clocks()
+    return wall - start[0], cpu - start[1]
+
+
 def quiet_heap() -> None:
     """Collect, then set aside what this process holds (the generated county, the parsed
     scenario, the full evaluation's flags): a server process holds none of it, and a full
@@ -153,28 +164,29 @@ def main() -> int:
 
             read_runs = []
             for _ in range(3):  # the best of three: the floor
-                t = time.perf_counter()
+                t = clocks()
                 rows_read = read_rows(str(db_path), county)
-                read_runs.append(time.perf_counter() - t)
-            read_s = min(read_runs)
+                read_runs.append(since(t))
+            read_s, read_cpu = min(read_runs)
 
             # The full evaluation, step by step (evaluate_all does these four for a county).
-            steps: dict[str, float] = {}
+            steps: dict[str, tuple[float, float]] = {}
             quiet_heap()
-            t = time.perf_counter()
+            t = clocks()
             data = scenario_for(session, {county}, None)
-            steps["read (SQLAlchemy)"] = time.perf_counter() - t
-            t = time.perf_counter()
+            steps["read (SQLAlchemy)"] = since(t)
+            t = clocks()
             parsed = trusted_scenario(data)
-            steps["parse (trusted_scenario)"] = time.perf_counter() - t
-            t = time.perf_counter()
+            steps["parse (trusted_scenario)"] = since(t)
+            t = clocks()
             flags = evaluate(parsed, as_of=as_of, ruleset=ruleset_named(ruleset))
-            steps["evaluate (rules)"] = time.perf_counter() - t
+            steps["evaluate (rules)"] = since(t)
             session.rollback()
-            t = time.perf_counter()
+            t = clocks()
             stored = store_flags(session, flags, FlagRecord.county_code == county, cause="bench")
-            steps["store flags (first time)"] = time.perf_counter() - t
-            full_s = sum(steps.values())
+            steps["store flags (first time)"] = since(t)
+            full_s = sum(wall for wall, _ in steps.values())
+            full_cpu = sum(cpu for _, cpu in steps.values())
 
             # One push of 500 visits, written as a push writes it; then its re-evaluation.
             batch = push_batch(scenario, as_of)
@@ -202,9 +214,9 @@ def main() -> int:
 
                 profiler = Profiler(interval=0.0005)
                 profiler.start()
-            t = time.perf_counter()
+            t = clocks()
             settled = evaluation_queue.settle(session, settings, judge_entries)
-            inc_s = time.perf_counter() - t
+            inc_s, inc_cpu = since(t)
             assert settled.entries == len(stale) and not settled.failed, settled
             if profiler is not None:
                 profiler.stop()
@@ -235,11 +247,13 @@ def main() -> int:
                 return 1
 
     rows = [["read the rows into Python (sqlite3, json), best of 3", f"{read_s:.2f}",
-             f"{rows_read:,.0f} rows"]]  # fmt: skip
-    rows += [[f"full: {name}", f"{secs:.2f}", ""] for name, secs in steps.items()]
-    rows += [["**full evaluation**", f"**{full_s:.2f}**",
+             f"{read_cpu:.2f}", f"{rows_read:,.0f} rows"]]  # fmt: skip
+    rows += [
+        [f"full: {name}", f"{wall:.2f}", f"{cpu:.2f}", ""] for name, (wall, cpu) in steps.items()
+    ]
+    rows += [["**full evaluation**", f"**{full_s:.2f}**", f"**{full_cpu:.2f}**",
               f"{len(flags):,} flags ({stored.opened:,} opened)"],
-             ["incremental after a 500-visit push", f"{inc_s:.3f}",
+             ["incremental after a 500-visit push", f"{inc_s:.3f}", f"{inc_cpu:.3f}",
               f"{len(touched)} doctors, {len(stale)} doctor-weeks ({settled.groups} group(s)), "
               f"{period[0]}..{period[1]}; {settled.flag_changes} flag changes"]]  # fmt: skip
     body = [
@@ -247,10 +261,11 @@ def main() -> int:
         f"{visits:,} visits, rules `{ruleset}` as of {as_of}; SQLite, one process. "
         f"Import (not timed) {setup_s:.0f} s.",
         "",
-        common.table(["step", "seconds", ""], rows),
+        common.table(["step", "seconds", "CPU seconds", ""], rows),
         "",
         f"- full ÷ read: {full_s / read_s:.1f}x — ≤ 10x: {common.goal(full_s <= 10 * read_s)}",
-        f"- incremental ÷ full: {inc_s / full_s:.2%} — ≤ 2%: {common.goal(inc_s <= 0.02 * full_s)}",
+        f"- incremental ÷ full: {inc_s / full_s:.2%} — ≤ 2%: {common.goal(inc_s <= 0.02 * full_s)}"
+        f" (in CPU time {inc_cpu / full_cpu:.2%}: less moved by other work on a shared machine)",
         "- the incremental result equals the full evaluation's for the pushed doctors and "
         "weeks (checked)",
     ]
