@@ -299,19 +299,26 @@ def settle(
         doctors = sorted({e.doctor_id for e in entries})
         cause = ", ".join(sorted({e.cause for e in entries}))
         params = [{"d": e.doctor_id, "w": e.week, "g": e.generation} for e in entries]
-        keys = [(e.doctor_id, e.week) for e in entries]
+        weeks = (min(e.week for e in entries), max(e.week for e in entries))
 
         def remove(
             session: Session,
             params: list[dict[str, Any]] = params,
-            keys: list[tuple[str, date]] = keys,
+            doctors: list[str] = doctors,
+            weeks: tuple[date, date] = weeks,
         ) -> None:
             session.execute(_REMOVE, params)
             # Entries written again while they were judged stay, due at once for the next
-            # round (in this transaction: no commit of its own).
+            # round (in this transaction: no commit of its own). The group's doctors and
+            # run of weeks select exactly its entries among the lease's (a doctor's runs
+            # of weeks are apart, `_groups`), without a (doctor, week) pair a parameter.
             session.execute(
                 update(_QUEUE)
-                .where(_QUEUE.c.lease == token, tuple_(_QUEUE.c.doctor_id, _QUEUE.c.week).in_(keys))
+                .where(
+                    _QUEUE.c.lease == token,
+                    _QUEUE.c.doctor_id.in_(doctors),
+                    _QUEUE.c.week.between(*weeks),
+                )
                 .values(leased_until=None, lease=None)
             )
 
