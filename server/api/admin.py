@@ -91,16 +91,8 @@ def create_user() -> ResponseReturnValue:
           content:
             application/json:
               schema: {type: object}
-        "413":
-          description: "the body is too large"
-          content:
-            application/json:
-              schema: ErrorEnvelope
-        "415":
-          description: "send application/json"
-          content:
-            application/json:
-              schema: ErrorEnvelope
+        "413": BodyTooLarge
+        "415": UnsupportedMediaType
     """
     body = _body()
     user, password = accounts.open_account(
@@ -128,11 +120,7 @@ def get_user(username: str) -> ResponseReturnValue:
           content:
             application/json:
               schema: {type: object}
-        "404":
-          description: "no such account or device in the caller's scope"
-          content:
-            application/json:
-              schema: ErrorEnvelope
+        "404": NoSuchAccountOrDevice
     """
     actor = current_actor()
     user = accounts.account_of(db.session, actor, username)
@@ -152,11 +140,7 @@ def deactivate_user(username: str) -> ResponseReturnValue:
           content:
             application/json:
               schema: {type: object}
-        "404":
-          description: "no such account or device in the caller's scope"
-          content:
-            application/json:
-              schema: ErrorEnvelope
+        "404": NoSuchAccountOrDevice
     """
     _body()  # no fields; a body that is not a JSON object is refused all the same
     return jsonify(accounts.set_active(db.session, current_actor(), username, False))
@@ -175,11 +159,7 @@ def reactivate_user(username: str) -> ResponseReturnValue:
           content:
             application/json:
               schema: {type: object}
-        "404":
-          description: "no such account or device in the caller's scope"
-          content:
-            application/json:
-              schema: ErrorEnvelope
+        "404": NoSuchAccountOrDevice
     """
     _body()  # no fields; a body that is not a JSON object is refused all the same
     return jsonify(accounts.set_active(db.session, current_actor(), username, True))
@@ -198,11 +178,7 @@ def reset_password(username: str) -> ResponseReturnValue:
           content:
             application/json:
               schema: {type: object}
-        "404":
-          description: "no such account or device in the caller's scope"
-          content:
-            application/json:
-              schema: ErrorEnvelope
+        "404": NoSuchAccountOrDevice
     """
     _body()  # no fields; a body that is not a JSON object is refused all the same
     actor = current_actor()
@@ -229,21 +205,9 @@ def change_role(username: str) -> ResponseReturnValue:
           content:
             application/json:
               schema: {type: object}
-        "404":
-          description: "no such account or device in the caller's scope"
-          content:
-            application/json:
-              schema: ErrorEnvelope
-        "413":
-          description: "the body is too large"
-          content:
-            application/json:
-              schema: ErrorEnvelope
-        "415":
-          description: "send application/json"
-          content:
-            application/json:
-              schema: ErrorEnvelope
+        "404": NoSuchAccountOrDevice
+        "413": BodyTooLarge
+        "415": UnsupportedMediaType
     """
     body = _body()
     return jsonify(
@@ -305,21 +269,9 @@ def revoke_device(device_id: str) -> ResponseReturnValue:
           content:
             application/json:
               schema: {type: object}
-        "404":
-          description: "no such account or device in the caller's scope"
-          content:
-            application/json:
-              schema: ErrorEnvelope
-        "413":
-          description: "the body is too large"
-          content:
-            application/json:
-              schema: ErrorEnvelope
-        "415":
-          description: "send application/json"
-          content:
-            application/json:
-              schema: ErrorEnvelope
+        "404": NoSuchAccountOrDevice
+        "413": BodyTooLarge
+        "415": UnsupportedMediaType
     """
     body = _body()
     return jsonify(

@@ -290,6 +290,22 @@ def _error(description: str) -> dict[str, Any]:
     }
 
 
+# Error answers many views share, named once: a view's docstring says `"404": NotInScope`
+# and apispec turns the name into a $ref to #/components/responses.
+SHARED_ERRORS = {
+    "InvalidRequest": "invalid request (the envelope names the field)",
+    "DatabaseUnavailable": "database unavailable: nothing was changed",
+    "Unauthorized": "no valid access token",
+    "UnsupportedMediaType": "not application/json: send Content-Type: application/json",
+    "BodyTooLarge": "the body is too large",
+    "NotInScope": "not in the caller's scope",
+    "WrongState": "the subject is not in the state this decision needs",
+    "NoSuchAccountOrDevice": "no such account or device in the caller's scope",
+    "NoSuchTownshipOrCounty": "no such township or county",
+    "NeverEdited": "never edited or deleted",
+}
+
+
 def methods_of(rule: Rule) -> list[str]:
     """The methods a rule serves, lower case, without HEAD and OPTIONS."""
     return sorted(method.lower() for method in (rule.methods or set()) - _IMPLICIT)
@@ -330,11 +346,11 @@ class Conventions(BasePlugin):
                     {"name": argument, "in": "path", "required": True, "schema": {"type": "string"}}
                 )
             responses = operation.setdefault("responses", {})
-            responses.setdefault("400", _error("invalid request (the envelope names the field)"))
-            responses.setdefault("503", _error("database unavailable: nothing was changed"))
+            responses.setdefault("400", "InvalidRequest")
+            responses.setdefault("503", "DatabaseUnavailable")
             if roles is not None:
                 operation.setdefault("security", [{"bearer": []}])
-                responses.setdefault("401", _error("no valid access token"))
+                responses.setdefault("401", "Unauthorized")
                 if roles:
                     responses.setdefault("403", _error(f"needs the role {' or '.join(roles)}"))
 
@@ -411,6 +427,8 @@ def build_spec(app: Flask) -> APISpec:
     ):
         spec.components.schema(name, schema=schema)
     spec.components.schema("CountySummary", COUNTY_SUMMARY)
+    for name, description in SHARED_ERRORS.items():
+        spec.components.response(name, _error(description))
     for form in (VISIT_V1, LEAVE_V1, TRAINING_V1):
         spec.components.schema(
             f"{form.name.title()}FormV{form.version}", schema=type(schema_for(form))

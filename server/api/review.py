@@ -79,21 +79,9 @@ def approve_week(doctor: str, week: str) -> ResponseReturnValue:
           content:
             application/json:
               schema: ReviewAnswer
-        "404":
-          description: not in the caller's scope
-          content:
-            application/json:
-              schema: ErrorEnvelope
-        "409":
-          description: the subject is not in the state this decision needs
-          content:
-            application/json:
-              schema: ErrorEnvelope
-        "415":
-          description: not application/json
-          content:
-            application/json:
-              schema: ErrorEnvelope
+        "404": NotInScope
+        "409": WrongState
+        "415": UnsupportedMediaType
     """
     body = _body(optional=True)
     reason = review.text_field(body, "reason", required=False)
@@ -118,21 +106,9 @@ def send_back(visit_id: str) -> ResponseReturnValue:
           content:
             application/json:
               schema: ReviewAnswer
-        "404":
-          description: not in the caller's scope
-          content:
-            application/json:
-              schema: ErrorEnvelope
-        "409":
-          description: the subject is not in the state this decision needs
-          content:
-            application/json:
-              schema: ErrorEnvelope
-        "415":
-          description: not application/json
-          content:
-            application/json:
-              schema: ErrorEnvelope
+        "404": NotInScope
+        "409": WrongState
+        "415": UnsupportedMediaType
     """
     body = _body()
     comment = review.text_field(body, "comment")
@@ -158,21 +134,9 @@ def excuse_flag(key: str) -> ResponseReturnValue:
           content:
             application/json:
               schema: ReviewAnswer
-        "404":
-          description: not in the caller's scope
-          content:
-            application/json:
-              schema: ErrorEnvelope
-        "409":
-          description: the subject is not in the state this decision needs
-          content:
-            application/json:
-              schema: ErrorEnvelope
-        "415":
-          description: not application/json
-          content:
-            application/json:
-              schema: ErrorEnvelope
+        "404": NotInScope
+        "409": WrongState
+        "415": UnsupportedMediaType
     """
     body = _body()
     reason = review.text_field(body, "reason")
@@ -196,21 +160,9 @@ _LEAVE_DOCS = {
           content:
             application/json:
               schema: RecordWire
-        "404":
-          description: not in the caller's scope
-          content:
-            application/json:
-              schema: ErrorEnvelope
-        "409":
-          description: the subject is not in the state this decision needs
-          content:
-            application/json:
-              schema: ErrorEnvelope
-        "415":
-          description: not application/json
-          content:
-            application/json:
-              schema: ErrorEnvelope
+        "404": NotInScope
+        "409": WrongState
+        "415": UnsupportedMediaType
     """,
     "refuse": """Refuse a leave request.
     ---
@@ -227,21 +179,9 @@ _LEAVE_DOCS = {
           content:
             application/json:
               schema: RecordWire
-        "404":
-          description: not in the caller's scope
-          content:
-            application/json:
-              schema: ErrorEnvelope
-        "409":
-          description: the subject is not in the state this decision needs
-          content:
-            application/json:
-              schema: ErrorEnvelope
-        "415":
-          description: not application/json
-          content:
-            application/json:
-              schema: ErrorEnvelope
+        "404": NotInScope
+        "409": WrongState
+        "415": UnsupportedMediaType
     """,
 }
 
@@ -308,38 +248,22 @@ def audit_is_append_only(_entry: str | None = None) -> ResponseReturnValue:
     post:
       summary: The audit log is append-only
       responses:
-        "405":
-          description: never edited or deleted
-          content:
-            application/json:
-              schema: ErrorEnvelope
+        "405": NeverEdited
 
     put:
       summary: The audit log is append-only
       responses:
-        "405":
-          description: never edited or deleted
-          content:
-            application/json:
-              schema: ErrorEnvelope
+        "405": NeverEdited
 
     patch:
       summary: The audit log is append-only
       responses:
-        "405":
-          description: never edited or deleted
-          content:
-            application/json:
-              schema: ErrorEnvelope
+        "405": NeverEdited
 
     delete:
       summary: The audit log is append-only
       responses:
-        "405":
-          description: never edited or deleted
-          content:
-            application/json:
-              schema: ErrorEnvelope
+        "405": NeverEdited
     """
     raise ApiError(
         405,

@@ -106,11 +106,7 @@ def summary_json() -> ResponseReturnValue:
             application/json:
               schema: CountySummary
 
-        "404":
-          description: no such township or county
-          content:
-            application/json:
-              schema: ErrorEnvelope
+        "404": NoSuchTownshipOrCounty
     """
     return jsonify(_summary())
 
@@ -134,11 +130,7 @@ def summary_csv() -> ResponseReturnValue:
                 type: string
                 format: binary
 
-        "404":
-          description: no such township or county
-          content:
-            application/json:
-              schema: ErrorEnvelope
+        "404": NoSuchTownshipOrCounty
     """
     summary = _summary()
     return download(exports.to_csv(summary), CSV_TYPE, summary, "csv")
@@ -163,11 +155,7 @@ def summary_xlsx() -> ResponseReturnValue:
                 type: string
                 format: binary
 
-        "404":
-          description: no such township or county
-          content:
-            application/json:
-              schema: ErrorEnvelope
+        "404": NoSuchTownshipOrCounty
     """
     summary = _summary()
     return download(exports.to_xlsx(summary), XLSX_TYPE, summary, "xlsx")
@@ -197,11 +185,7 @@ def chart(name: str) -> ResponseReturnValue:
               schema:
                 type: string
 
-        "404":
-          description: no such township or county
-          content:
-            application/json:
-              schema: ErrorEnvelope
+        "404": NoSuchTownshipOrCounty
     """
     if name not in CHARTS:
         raise ApiError(

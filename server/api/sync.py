@@ -106,11 +106,7 @@ def push() -> ResponseReturnValue:
           content:
             application/json:
               schema: ErrorEnvelope
-        "415":
-          description: not application/json
-          content:
-            application/json:
-              schema: ErrorEnvelope
+        "415": UnsupportedMediaType
     """
     body = screened_json_body()  # each change is checked alone: record by record
     try:
@@ -432,11 +428,7 @@ def correct_record(collection: str, record_id: str) -> ResponseReturnValue:
           content:
             application/json:
               schema: ErrorEnvelope
-        "415":
-          description: not application/json
-          content:
-            application/json:
-              schema: ErrorEnvelope
+        "415": UnsupportedMediaType
     """
     if collection not in DEVICE_COLLECTIONS:
         raise ApiError(404, ErrorCode.NOT_FOUND, f"no collection {collection!r}")

@@ -113,3 +113,26 @@ def test_an_undocumented_route_stops_the_build(app: Any) -> None:
     fresh.register_blueprint(extra)
     with pytest.raises(UndocumentedRoute, match="undocumented"):
         build_spec(fresh)
+
+
+def test_shared_error_answers_are_named_once_and_every_reference_resolves(
+    document: dict[str, Any],
+) -> None:
+    from server.api.openapi import SHARED_ERRORS
+
+    named = document["components"]["responses"]
+    assert set(SHARED_ERRORS) <= set(named)
+    shared = set(SHARED_ERRORS.values())
+    referenced = set()
+    for path, item in document["paths"].items():
+        for method, operation in item.items():
+            if not isinstance(operation, dict):
+                continue
+            for code, response in operation["responses"].items():
+                if "$ref" in response:
+                    name = response["$ref"].removeprefix("#/components/responses/")
+                    assert name in named, (path, method, code)
+                    referenced.add(name)
+                else:  # a shared answer written out again in a view's docstring
+                    assert response["description"] not in shared, (path, method, code)
+    assert referenced == set(SHARED_ERRORS), "a shared answer no operation uses"
