@@ -145,7 +145,7 @@ def record_sync(
     now = now or datetime.now(UTC)
     # Plain statements, no ORM object: this runs after every push and pull (issue 14).
     columns = (Device.username, Device.last_pull_at, Device.client_version)
-    seen = session.execute(select(*columns).where(Device.id == device_id)).first()
+    seen = session.connection().execute(select(*columns).where(Device.id == device_id)).first()
     if (
         seen is not None
         and kind == "pull"
@@ -160,8 +160,9 @@ def record_sync(
     # to upgrade a read that another commit has made stale. The insert cannot collide with
     # the same device's other request (a retried push) either.
     session.rollback()
-    session.execute(_insert_if_missing(session, device_id, actor.username))
-    stored = session.execute(
+    connection = session.connection()
+    connection.execute(_insert_if_missing(session, device_id, actor.username))
+    stored = connection.execute(
         select(Device.first_push_at, Device.first_pull_at, Device.rejected).where(
             Device.id == device_id
         )
@@ -189,7 +190,7 @@ def record_sync(
     else:
         values["first_pull_at"] = stored.first_pull_at or now
         values["last_pull_at"] = now
-    session.execute(update(Device).where(Device.id == device_id).values(values))
+    connection.execute(update(Device).where(Device.id == device_id).values(values))
     # An ORM copy loaded earlier in this session (a page's) must not serve stale values.
     cached = session.identity_map.get(session.identity_key(Device, device_id))  # type: ignore[arg-type]
     if cached is not None:

@@ -59,7 +59,10 @@ PASSWORD_FREE_VIEWS = frozenset({"me", "change_password", "logout"})
 
 def refuse_revoked_device(device_id: object) -> None:
     """403 `device_revoked` when `device_id` names a revoked device (docs/sync-protocol.md),
-    counted in /metrics."""
+    counted in /metrics. A device already found not revoked in this request (the token's,
+    then the push body's: the same tablet) is not looked up again (issue 14)."""
+    if device_id is not None and device_id == g.get("device_not_revoked"):
+        return
     try:
         refuse_revoked(db.session, device_id)
     except DeviceRevoked:
@@ -67,6 +70,7 @@ def refuse_revoked_device(device_id: object) -> None:
 
         metrics.DEVICE_REFUSALS.inc()
         raise
+    g.device_not_revoked = device_id
 
 
 def _login_failed() -> None:
