@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from server.actor import COUNTY_ADMIN, TOWNSHIP_REVIEWER, Actor
@@ -79,10 +79,20 @@ def last_sync(device: Device) -> datetime | None:
     return max(moments) if moments else None
 
 
+# Statements every sync runs, built once (building one costs more than running it: issue 14).
+_REVOKED_AT = select(Device.revoked_at).where(Device.id == bindparam("device"))
+_LAST_SEEN = select(Device.username, Device.last_pull_at, Device.client_version).where(
+    Device.id == bindparam("device")
+)
+_FIRSTS = select(Device.first_push_at, Device.first_pull_at, Device.rejected).where(
+    Device.id == bindparam("device")
+)
+
+
 def is_revoked(session: Session, device_id: str | None) -> bool:
     if not device_id:
         return False
-    revoked = session.scalar(select(Device.revoked_at).where(Device.id == device_id))
+    revoked = session.connection().execute(_REVOKED_AT, {"device": device_id}).scalar()
     return revoked is not None
 
 
@@ -144,8 +154,7 @@ def record_sync(
     whatever transaction the session holds."""
     now = now or datetime.now(UTC)
     # Plain statements, no ORM object: this runs after every push and pull (issue 14).
-    columns = (Device.username, Device.last_pull_at, Device.client_version)
-    seen = session.connection().execute(select(*columns).where(Device.id == device_id)).first()
+    seen = session.connection().execute(_LAST_SEEN, {"device": device_id}).first()
     if (
         seen is not None
         and kind == "pull"
@@ -162,11 +171,7 @@ def record_sync(
     session.rollback()
     connection = session.connection()
     connection.execute(_insert_if_missing(session, device_id, actor.username))
-    stored = connection.execute(
-        select(Device.first_push_at, Device.first_pull_at, Device.rejected).where(
-            Device.id == device_id
-        )
-    ).one()
+    stored = connection.execute(_FIRSTS, {"device": device_id}).one()
     values: dict[str, Any] = {
         "username": actor.username,
         "doctor_id": actor.doctor_id,

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Row, select
+from sqlalchemy import Row, bindparam, select
 from sqlalchemy.orm import Session
 
 from forms import validate
@@ -60,12 +60,21 @@ class _References:
     assignments: dict[str, Row[Any]]
 
 
-def _rows_by_key(session: Session, columns: tuple[Any, ...], keys: set[str]) -> dict[str, Row[Any]]:
-    """The rows whose first column is one of `keys`, by that key."""
+def _by_key(*columns: Any) -> Any:
+    return select(*columns).where(columns[0].in_(bindparam("keys", expanding=True)))
+
+
+# Built once: building a statement costs more than running it (issue 14's push profile).
+_PLACES = _by_key(OrgUnit.code, OrgUnit.township_code, OrgUnit.county_code)
+_DOCTORS = _by_key(Doctor.id, Doctor.township_code, Doctor.county_code)
+_ASSIGNMENTS = _by_key(Assignment.id, Assignment.doctor_id)
+
+
+def _rows_by_key(session: Session, query: Any, keys: set[str]) -> dict[str, Row[Any]]:
+    """The rows of `query` whose first column is one of `keys`, by that key."""
     if not keys:
         return {}
-    query = select(*columns).where(columns[0].in_(keys))
-    return {row[0]: row for row in session.connection().execute(query)}
+    return {row[0]: row for row in session.connection().execute(query, {"keys": sorted(keys)})}
 
 
 def _load_references(session: Session, changes: list[Change]) -> _References:
@@ -80,13 +89,9 @@ def _load_references(session: Session, changes: list[Change]) -> _References:
             if isinstance(data.get(key), str):
                 bucket.add(data[key])
     return _References(
-        places=_rows_by_key(
-            session, (OrgUnit.code, OrgUnit.township_code, OrgUnit.county_code), place_codes
-        ),
-        doctors=_rows_by_key(
-            session, (Doctor.id, Doctor.township_code, Doctor.county_code), doctor_ids
-        ),
-        assignments=_rows_by_key(session, (Assignment.id, Assignment.doctor_id), assignment_ids),
+        places=_rows_by_key(session, _PLACES, place_codes),
+        doctors=_rows_by_key(session, _DOCTORS, doctor_ids),
+        assignments=_rows_by_key(session, _ASSIGNMENTS, assignment_ids),
     )
 
 

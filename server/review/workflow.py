@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from forms.definitions import PERIOD_EARLIEST, PERIOD_LATEST, within_period_bounds
@@ -274,6 +274,12 @@ def _touched_weeks(row: SyncRecord) -> set[str]:
         return set()
 
 
+# Run inside every push (built once: building it cost more than running it, issue 14).
+_APPROVED_OF = select(WeekReview).where(
+    WeekReview.doctor_id.in_(bindparam("doctors", expanding=True)), WeekReview.state == APPROVED
+)
+
+
 def reopen_weeks_touched(session: Session, rows: Iterable[WrittenRecord]) -> list[tuple[str, str]]:
     """Reopen every approved doctor-week that a newly written visit record falls in, or
     that held the visit when it was approved. Runs inside the push's own write transaction
@@ -290,11 +296,7 @@ def reopen_weeks_touched(session: Session, rows: Iterable[WrittenRecord]) -> lis
         return []
 
     def due() -> dict[tuple[str, str], tuple[WeekReview, list[str]]]:
-        approved = session.scalars(
-            select(WeekReview).where(
-                WeekReview.doctor_id.in_(doctors), WeekReview.state == APPROVED
-            )
-        )
+        approved = session.scalars(_APPROVED_OF, {"doctors": sorted(doctors)})
         found: dict[tuple[str, str], tuple[WeekReview, list[str]]] = {}
         for review in approved:
             for visit_id, doctor, device, user, version, weeks in touched:
