@@ -35,6 +35,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from functools import cache
 from typing import Any
 
 from sqlalchemy import ColumnElement, bindparam, delete, func, or_, select, tuple_, update
@@ -42,6 +43,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from server.models import EvaluationEntry
+from server.records import bulk
 from sync.protocol import LEAVE, TRAININGS, VISITS
 
 log = logging.getLogger(__name__)
@@ -135,22 +137,32 @@ class Stale:
 
 def stale_weeks(rows: Iterable[Any]) -> list[Stale]:
     """The doctor-weeks written records touch, before and after the write: a visit moved
-    to another week leaves its old week to judge again too. `rows` have the attributes of
+    to another week leaves its old week to judge again too, and a visit a reviewer gave to
+    another doctor leaves its old doctor's week. `rows` have the attributes of
     `server.records.sql_store.WrittenRecord`."""
     found: dict[tuple[str, date], Stale] = {}
     for row in rows:
         if row.collection not in (VISITS, LEAVE, TRAININGS) or not row.doctor_id:
             continue
-        weeks = weeks_of(row.collection, row.data)
-        weeks += weeks_of(row.collection, row.previous)
-        for week in weeks:
+        for week in weeks_of(row.collection, row.data):
             found[(row.doctor_id, week)] = Stale(
                 row.doctor_id, week, row.township_code, row.county_code
             )
+        before = row.previous.get("doctor") if isinstance(row.previous, dict) else None
+        if not isinstance(before, str) or before == row.doctor_id:
+            before, township = row.doctor_id, row.township_code
+        else:
+            # The old doctor's township is not the record's any more; the county is (places
+            # and doctors of a push are checked to be the caller's county).
+            township = None
+        for week in weeks_of(row.collection, row.previous):
+            found.setdefault((before, week), Stale(before, week, township, row.county_code))
     return list(found.values())
 
 
+@cache
 def _upsert(dialect: str) -> Any:
+    # Built once a dialect: building it each push showed in the push profile (issue 14).
     """INSERT an entry, or raise the generation of the one already there (coalescing)."""
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     statement = insert(_QUEUE)
@@ -182,7 +194,7 @@ def enqueue(session: Session, stale: Iterable[Stale], *, cause: str) -> int:
         for s in stale
     ]
     if rows:
-        session.execute(_upsert(session.get_bind().dialect.name), rows)
+        bulk.executemany(session, _upsert(session.get_bind().dialect.name), rows)
     return len(rows)
 
 

@@ -210,6 +210,22 @@ def test_a_correction_and_a_leave_decision_go_through_the_queue(api: Any, app: A
     assert queue(app) == [("D2", WEEK, 1)]
 
 
+def test_a_correction_that_gives_a_visit_to_another_doctor_leaves_both_doctors_weeks(
+    api: Any, app: Any
+) -> None:
+    d2 = api("d2")
+    change = make_change(posting_day(5))
+    d2.push(change)
+    settle(app)
+    data = {k: v for k, v in change["data"].items() if k != "assignment"}
+    corrected = api("admin").put(
+        f"/visits/{change['id']}", {"base_version": 1, "data": {**data, "doctor": "D1"}}
+    )
+    assert corrected.status_code == 200, corrected.text
+    # D2's week lost a visit: its flags are as stale as D1's, which gained one.
+    assert queue(app) == [("D1", WEEK, 1), ("D2", WEEK, 1)]
+
+
 def _judge(app: Any, doctors: list[str], first: date, last: date) -> int:
     """Judge `doctors` over [first, last] as a settler does, outside the queue."""
     from server import evaluation_queue
