@@ -140,6 +140,8 @@ class Profiler:
 
     def text(self) -> str:
         if self.args.cprofile:
+            if os.environ.get("PROFILE_DUMP"):  # for pstats' print_callers and the like
+                self.profile.dump_stats(os.environ["PROFILE_DUMP"])
             out = io.StringIO()
             pstats.Stats(self.profile, stream=out).sort_stats(
                 os.environ.get("PROFILE_SORT", "cumulative")
