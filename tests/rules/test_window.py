@@ -213,7 +213,9 @@ def test_the_base_window_is_the_weeks_a_day_on_each_side_and_the_months_for_patr
     assert base_window(week, date(2026, 3, 11), monthly=False)[1] == date(2026, 3, 11)
 
 
-def test_a_long_gap_widens_the_window_back_to_the_last_duty_day_and_no_further() -> None:
+def _posting_judged(duty_days: list[date]) -> tuple[list[tuple[date, date]], Any, Any]:
+    """D1 posted to V1 since START with a visit on each of `duty_days`, judged for the week
+    of 2026-03-09 on 2026-03-12 windowed and in full: the window's reads and both flags."""
     posting = {
         "id": "A1", "doctor": "D1", "kind": "posting", "places": ["V1"],
         "start": "2026-01-05", "end": None, "slots": [],
@@ -226,7 +228,6 @@ def test_a_long_gap_widens_the_window_back_to_the_last_duty_day_and_no_further()
             "check_in": check_in.isoformat(), "check_out": (check_in + timedelta(hours=8)).isoformat(),
         }  # fmt: skip
 
-    duty_days = [START + timedelta(days=i) for i in range(0, 10)] + [date(2026, 3, 10)]
     scenario = load_scenario(
         {
             "places": default_places(),
@@ -241,17 +242,25 @@ def test_a_long_gap_widens_the_window_back_to_the_last_duty_day_and_no_further()
         reads.append((first, last))
         return [v for v in scenario.visits if first <= v.day <= last]
 
-    as_of, period = date(2026, 3, 12), (date(2026, 3, 9), date(2026, 3, 15))
     ruleset = load_ruleset("guangxi")
     index = windowed_index(
         Scenario(places=scenario.places, doctors=scenario.doctors, assignments=scenario.assignments),
-        load, doctors={"D1"}, period=period, as_of=as_of, ruleset=ruleset,
+        load, doctors={"D1"}, period=JUDGED_WEEK, as_of=JUDGED_ON, ruleset=ruleset,
     )  # fmt: skip
+    full = evaluate(scenario, as_of=JUDGED_ON, ruleset=ruleset, doctors={"D1"}, period=JUDGED_WEEK)
+    windowed = evaluate(scenario, as_of=JUDGED_ON, ruleset=ruleset, doctors={"D1"},
+                        period=JUDGED_WEEK, index=index)  # fmt: skip
+    return reads, full, windowed
+
+
+JUDGED_ON, JUDGED_WEEK = date(2026, 3, 12), (date(2026, 3, 9), date(2026, 3, 15))
+
+
+def test_a_long_gap_widens_the_window_back_to_the_last_duty_day_and_no_further() -> None:
+    duty_days = [START + timedelta(days=i) for i in range(0, 10)] + [date(2026, 3, 10)]
+    reads, full, windowed = _posting_judged(duty_days)
     assert min(first for first, _ in reads) <= date(2026, 1, 14)  # the last duty day before
     assert min(first for first, _ in reads) > date(2025, 12, 1)  # not the whole history
-    full = evaluate(scenario, as_of=as_of, ruleset=ruleset, doctors={"D1"}, period=period)
-    windowed = evaluate(scenario, as_of=as_of, ruleset=ruleset, doctors={"D1"}, period=period,
-                        index=index)  # fmt: skip
     assert [f.key for f in windowed] == [f.key for f in full]
     assert any(f.rule == "posting.continuity" for f in full)
 
@@ -259,43 +268,9 @@ def test_a_long_gap_widens_the_window_back_to_the_last_duty_day_and_no_further()
 def test_a_posting_that_works_every_week_is_judged_on_one_read_reaching_a_week_back() -> None:
     """The week before the period holds the last duty day `posting.continuity` looks back
     to: it is read with the window, not in a second round (issue 14)."""
-    posting = {
-        "id": "A1", "doctor": "D1", "kind": "posting", "places": ["V1"],
-        "start": "2026-01-05", "end": None, "slots": [],
-    }  # fmt: skip
-
-    def visit(day: date, n: int) -> dict[str, Any]:
-        check_in = datetime(day.year, day.month, day.day, 8, tzinfo=TZ)
-        return {
-            "id": f"V{n}", "doctor": "D1", "assignment": "A1", "place": "V1", "kind": "posting",
-            "check_in": check_in.isoformat(), "check_out": (check_in + timedelta(hours=8)).isoformat(),
-        }  # fmt: skip
-
     duty_days = [d for d in (START + timedelta(days=i) for i in range(70)) if d.weekday() < 3]
-    scenario = load_scenario(
-        {
-            "places": default_places(),
-            "doctors": [make_doctor()],
-            "assignments": [posting],
-            "visits": [visit(d, n) for n, d in enumerate(duty_days)],
-        }
-    )
-    reads: list[tuple[date, date]] = []
-
-    def load(first: date, last: date) -> list[Visit]:
-        reads.append((first, last))
-        return [v for v in scenario.visits if first <= v.day <= last]
-
-    as_of, period = date(2026, 3, 12), (date(2026, 3, 9), date(2026, 3, 15))
-    ruleset = load_ruleset("guangxi")
-    index = windowed_index(
-        Scenario(places=scenario.places, doctors=scenario.doctors, assignments=scenario.assignments),
-        load, doctors={"D1"}, period=period, as_of=as_of, ruleset=ruleset,
-    )  # fmt: skip
-    assert reads == [(period[0] - CONTINUITY_LOOKBACK, as_of)]
-    full = evaluate(scenario, as_of=as_of, ruleset=ruleset, doctors={"D1"}, period=period)
-    windowed = evaluate(scenario, as_of=as_of, ruleset=ruleset, doctors={"D1"}, period=period,
-                        index=index)  # fmt: skip
+    reads, full, windowed = _posting_judged(duty_days)
+    assert reads == [(JUDGED_WEEK[0] - CONTINUITY_LOOKBACK, JUDGED_ON)]
     assert windowed == full
 
 
