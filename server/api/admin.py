@@ -115,11 +115,7 @@ def get_user(username: str) -> ResponseReturnValue:
     get:
       summary: One account with its devices
       responses:
-        "200":
-          description: "the account"
-          content:
-            application/json:
-              schema: {type: object}
+        "200": Account
         "404": NoSuchAccountOrDevice
     """
     actor = current_actor()
@@ -135,11 +131,7 @@ def deactivate_user(username: str) -> ResponseReturnValue:
     post:
       summary: Deactivate an account (its tokens stop at once)
       responses:
-        "200":
-          description: "the account"
-          content:
-            application/json:
-              schema: {type: object}
+        "200": Account
         "404": NoSuchAccountOrDevice
     """
     _body()  # no fields; a body that is not a JSON object is refused all the same
@@ -154,11 +146,7 @@ def reactivate_user(username: str) -> ResponseReturnValue:
     post:
       summary: Reactivate an account
       responses:
-        "200":
-          description: "the account"
-          content:
-            application/json:
-              schema: {type: object}
+        "200": Account
         "404": NoSuchAccountOrDevice
     """
     _body()  # no fields; a body that is not a JSON object is refused all the same
@@ -200,11 +188,7 @@ def change_role(username: str) -> ResponseReturnValue:
           application/json:
             schema: {type: object}
       responses:
-        "200":
-          description: "the account"
-          content:
-            application/json:
-              schema: {type: object}
+        "200": Account
         "404": NoSuchAccountOrDevice
         "413": BodyTooLarge
         "415": UnsupportedMediaType

@@ -306,6 +306,13 @@ SHARED_ERRORS = {
 }
 
 
+# Success answers several views share, named the same way: (description, schema).
+SHARED_ANSWERS = {
+    "Account": ("the account", {"type": "object"}),
+    "Decided": ("decided", {"$ref": "#/components/schemas/ReviewAnswer"}),
+}
+
+
 def methods_of(rule: Rule) -> list[str]:
     """The methods a rule serves, lower case, without HEAD and OPTIONS."""
     return sorted(method.lower() for method in (rule.methods or set()) - _IMPLICIT)
@@ -429,6 +436,10 @@ def build_spec(app: Flask) -> APISpec:
     spec.components.schema("CountySummary", COUNTY_SUMMARY)
     for name, description in SHARED_ERRORS.items():
         spec.components.response(name, _error(description))
+    for name, (description, schema) in SHARED_ANSWERS.items():
+        spec.components.response(
+            name, {"description": description, "content": {"application/json": {"schema": schema}}}
+        )
     for form in (VISIT_V1, LEAVE_V1, TRAINING_V1):
         spec.components.schema(
             f"{form.name.title()}FormV{form.version}", schema=type(schema_for(form))

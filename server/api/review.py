@@ -74,11 +74,7 @@ def approve_week(doctor: str, week: str) -> ResponseReturnValue:
           application/json:
             schema: ReasonBody
       responses:
-        "200":
-          description: decided
-          content:
-            application/json:
-              schema: ReviewAnswer
+        "200": Decided
         "404": NotInScope
         "409": WrongState
         "415": UnsupportedMediaType
@@ -101,11 +97,7 @@ def send_back(visit_id: str) -> ResponseReturnValue:
           application/json:
             schema: CommentBody
       responses:
-        "200":
-          description: decided
-          content:
-            application/json:
-              schema: ReviewAnswer
+        "200": Decided
         "404": NotInScope
         "409": WrongState
         "415": UnsupportedMediaType
@@ -129,11 +121,7 @@ def excuse_flag(key: str) -> ResponseReturnValue:
           application/json:
             schema: ReasonBody
       responses:
-        "200":
-          description: decided
-          content:
-            application/json:
-              schema: ReviewAnswer
+        "200": Decided
         "404": NotInScope
         "409": WrongState
         "415": UnsupportedMediaType
