@@ -58,6 +58,26 @@ class Manifest:
         return json.dumps(asdict(self), indent=2, ensure_ascii=False) + "\n"
 
     @classmethod
+    def of(
+        cls, backend: str, dest: Path, revision: str | None, served: tuple[str, int, int],
+        **tools: str | None,
+    ) -> Manifest:  # fmt: skip
+        """The manifest of a backup just moved to `dest`; `served` is `pull_digest`'s
+        (digest, records, max seq) of the copy."""
+        digest, count, max_seq = served
+        return cls(
+            backend=backend,
+            created_at=datetime.now(UTC).isoformat(),
+            revision=revision,
+            records=count,
+            max_seq=max_seq,
+            pull_digest=digest,
+            file=dest.name,
+            size=dest.stat().st_size,
+            **tools,
+        )
+
+    @classmethod
     def read(cls, path: Path) -> Manifest:
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
@@ -139,21 +159,12 @@ def _sqlite_backup(engine: Engine, dest: Path) -> Manifest:
     copy = create_engine(f"sqlite:///{partial}")
     try:
         with copy.connect() as connection:
-            digest, count, max_seq = pull_digest(connection)
+            served = pull_digest(connection)
             revision = _revision(connection)
     finally:
         copy.dispose()
     os.replace(partial, dest)
-    return Manifest(
-        backend="sqlite",
-        created_at=datetime.now(UTC).isoformat(),
-        revision=revision,
-        records=count,
-        max_seq=max_seq,
-        pull_digest=digest,
-        file=dest.name,
-        size=dest.stat().st_size,
-    )
+    return Manifest.of("sqlite", dest, revision, served)
 
 
 def _sqlite_restore(engine: Engine, source: Path) -> None:
@@ -234,7 +245,7 @@ def _pg_backup(engine: Engine, dest: Path, schema: str | None) -> Manifest:
         with connection.begin():
             tool, server = check_pg_tools(connection, "pg_dump")
             snapshot = connection.execute(text("SELECT pg_export_snapshot()")).scalar()
-            digest, count, max_seq = pull_digest(connection)
+            served = pull_digest(connection)
             revision = _revision(connection)
             command = [
                 "pg_dump",
@@ -247,18 +258,7 @@ def _pg_backup(engine: Engine, dest: Path, schema: str | None) -> Manifest:
                 command.append(f"--schema={schema}")
             _run([*command, f"--dbname={_libpq_url(engine)}"], "pg_dump")
     os.replace(partial, dest)
-    return Manifest(
-        backend="postgresql",
-        created_at=datetime.now(UTC).isoformat(),
-        revision=revision,
-        records=count,
-        max_seq=max_seq,
-        pull_digest=digest,
-        file=dest.name,
-        size=dest.stat().st_size,
-        pg_dump=tool,
-        server_version=server,
-    )
+    return Manifest.of("postgresql", dest, revision, served, pg_dump=tool, server_version=server)
 
 
 def _pg_restore(engine: Engine, source: Path) -> None:
