@@ -25,7 +25,7 @@ from server import accounts
 from server.actor import COUNTY_ADMIN, DOCTOR, TOWNSHIP_REVIEWER, Actor
 from server.errors import Forbidden, InvalidInput
 from server.models import Doctor, OrgUnit, SyncRecord, User
-from server.records.importer import import_scenario
+from server.records.importer import import_scenario, place_record
 from server.spreadsheets import (
     ASSIGNMENTS,
     DOCTORS,
@@ -124,7 +124,7 @@ class _Known:
         if code not in self._db_places:
             self._db_places[code] = self.session.get(OrgUnit, code)
         unit = self._db_places[code]
-        return None if unit is None else _place_dict(unit)
+        return None if unit is None else place_record(unit)
 
     def doctor(self, doctor_id: str) -> dict[str, Any] | None:
         if doctor_id in self.doctors:
@@ -179,23 +179,10 @@ class _Known:
             unit = self.session.get(OrgUnit, code)
             if unit is None:
                 continue
-            places[code] = _place_dict(unit)
+            places[code] = place_record(unit)
             if unit.parent_code:
                 pending.append(unit.parent_code)
         return list(places.values()), [d for d in doctors if d]
-
-
-def _place_dict(unit: OrgUnit) -> dict[str, Any]:
-    return {
-        "code": unit.code,
-        "name": unit.name,
-        "level": unit.level,
-        "parent": unit.parent_code,
-        "population": unit.population,
-        "has_clinic": unit.has_clinic,
-        "lat": unit.lat,
-        "lon": unit.lon,
-    }
 
 
 def _user_dict(user: User) -> dict[str, Any]:
@@ -448,7 +435,7 @@ def export_rows(session: Session, county: str) -> dict[str, list[dict[str, Any]]
     users = session.scalars(select(User).order_by(User.username))
     units = {u.code for u in session.scalars(select(OrgUnit).where(OrgUnit.county_code == county))}
     return {
-        PLACES: [_place_dict(u) for u in places],
+        PLACES: [place_record(u) for u in places],
         DOCTORS: [
             {"id": d.id, "name": d.name, "qualification": d.qualification, "home": d.home_code}
             for d in doctors

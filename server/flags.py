@@ -38,6 +38,7 @@ from server.models import (
     Training,
 )
 from server.models import Visit as VisitRow
+from server.records.importer import place_record
 from server.records.sql_store import RecordScope, SqlSyncStore
 from sync.protocol import FLAGS, LEAVE, TRAININGS, VISITS
 
@@ -127,35 +128,9 @@ def scenario_for(
         named |= {code for a in assignments for code in a.places or ()}
         units = _places_with_parents(session, named)
     return {
-        "places": [
-            {
-                "code": u.code,
-                "name": u.name,
-                "level": u.level,
-                "parent": u.parent_code,
-                "population": u.population,
-                "has_clinic": u.has_clinic,
-                "lat": u.lat,
-                "lon": u.lon,
-            }
-            for u in units
-        ],
-        "doctors": [
-            {"id": d.id, "name": d.name, "qualification": d.qualification, "home": d.home_code}
-            for d in doctors
-        ],
-        "assignments": [
-            {
-                "id": a.id,
-                "doctor": a.doctor_id,
-                "kind": a.kind,
-                "places": a.places,
-                "start": a.start.isoformat(),
-                "end": a.end.isoformat() if a.end else None,
-                "slots": a.slots or [],
-            }
-            for a in assignments
-        ],
+        "places": [place_record(u) for u in units],
+        "doctors": [_doctor_dict(d) for d in doctors],
+        "assignments": [_assignment_dict(a) for a in assignments],
         "visits": sections[VISITS],
         "leave": sections[LEAVE],
         "trainings": sections[TRAININGS],
@@ -481,12 +456,20 @@ def evaluate_all(
 # are parsed as trusted (`rules.scenario.trusted_scenario`): they were validated on the way in.
 
 
-def _place_dicts(units: Iterable[Any]) -> list[dict[str, Any]]:
-    return [
-        {"code": u.code, "name": u.name, "level": u.level, "parent": u.parent_code,
-         "population": u.population, "has_clinic": u.has_clinic, "lat": u.lat, "lon": u.lon}
-        for u in units
-    ]  # fmt: skip
+def _doctor_dict(d: Any) -> dict[str, Any]:
+    return {"id": d.id, "name": d.name, "qualification": d.qualification, "home": d.home_code}
+
+
+def _assignment_dict(a: Any) -> dict[str, Any]:
+    return {
+        "id": a.id,
+        "doctor": a.doctor_id,
+        "kind": a.kind,
+        "places": a.places,
+        "start": a.start.isoformat(),
+        "end": a.end.isoformat() if a.end else None,
+        "slots": a.slots or [],
+    }
 
 
 def facts_of(
@@ -520,23 +503,9 @@ def facts_of(
     named = {d.home_code for d in doctors} | {c for a in assignments for c in a.places or ()}
     return trusted_scenario(
         {
-            "places": _place_dicts(_places_with_parents(session, named, places)),
-            "doctors": [
-                {"id": d.id, "name": d.name, "qualification": d.qualification, "home": d.home_code}
-                for d in doctors
-            ],  # fmt: skip
-            "assignments": [
-                {
-                    "id": a.id,
-                    "doctor": a.doctor_id,
-                    "kind": a.kind,
-                    "places": a.places,
-                    "start": a.start.isoformat(),
-                    "end": a.end.isoformat() if a.end else None,
-                    "slots": a.slots or [],
-                }
-                for a in assignments
-            ],  # fmt: skip
+            "places": [place_record(u) for u in _places_with_parents(session, named, places)],
+            "doctors": [_doctor_dict(d) for d in doctors],
+            "assignments": [_assignment_dict(a) for a in assignments],
             "leave": sections[LEAVE],
             "trainings": sections[TRAININGS],
         }
@@ -580,7 +549,7 @@ def place_loader(
             while code in seen and code not in units:
                 units[code] = seen[code]
                 code = seen[code].parent_code
-        return list(trusted_scenario({"places": _place_dicts(units.values())}).places)
+        return list(trusted_scenario({"places": [place_record(u) for u in units.values()]}).places)
 
     return load
 

@@ -157,6 +157,21 @@ def _place_rows(places: list[dict[str, Any]]) -> list[OrgUnit]:
     ]
 
 
+def place_record(unit: Any) -> dict[str, Any]:
+    """A place as its synced record (and the rules' scenario) says it; `unit` has the
+    attributes of an OrgUnit row."""
+    return {
+        "code": unit.code,
+        "name": unit.name,
+        "level": unit.level,
+        "parent": unit.parent_code,
+        "population": unit.population,
+        "has_clinic": unit.has_clinic,
+        "lat": unit.lat,
+        "lon": unit.lon,
+    }
+
+
 def _change_id(collection: str, record_id: str, data: dict[str, Any]) -> str:
     digest = hashlib.sha256(
         json.dumps([collection, record_id, data], sort_keys=True, ensure_ascii=False).encode()
@@ -209,22 +224,12 @@ def import_scenario(
             session.merge(unit)
         session.flush()
         for unit in place_rows:
-            data = {
-                "code": unit.code,
-                "name": unit.name,
-                "level": unit.level,
-                "parent": unit.parent_code,
-                "population": unit.population,
-                "has_clinic": unit.has_clinic,
-                "lat": unit.lat,
-                "lon": unit.lon,
-            }
             _put_if_changed(
                 store,
                 writer,
                 PLACES,
                 unit.code,
-                data,
+                place_record(unit),
                 RecordScope(None, unit.township_code, unit.county_code),
                 report,
             )
