@@ -114,25 +114,18 @@ def value_problem(value: object) -> str | None:
     return f"must be a JSON value, not {type(value).__name__}"
 
 
-def _walk(value: object, path: str) -> Iterator[tuple[str, object, int]]:
-    """Every value inside `value` with its field path and depth, without recursion."""
-    stack: list[tuple[str, object, int]] = [(path, value, 0)]
+def _walk(value: object, path: str) -> Iterator[tuple[str, object]]:
+    """Every value inside `value` with its field path, without recursion."""
+    stack: list[tuple[str, object]] = [(path, value)]
     while stack:
-        here, item, depth = stack.pop()
-        yield here, item, depth
+        here, item = stack.pop()
+        yield here, item
         if isinstance(item, dict):
             for key, child in item.items():
-                stack.append((f"{here}.{key}" if here else str(key), child, depth + 1))
+                stack.append((f"{here}.{key}" if here else str(key), child))
         elif isinstance(item, list):
             for index, child in enumerate(item):
-                stack.append((f"{here}.{index}" if here else str(index), child, depth + 1))
-
-
-def depth_exceeds(value: object, limit: int = MAX_DEPTH) -> bool:
-    """Whether objects and arrays in `value` nest deeper than `limit` levels."""
-    return any(
-        depth >= limit and isinstance(item, dict | list) for _path, item, depth in _walk(value, "")
-    )
+                stack.append((f"{here}.{index}" if here else str(index), child))
 
 
 def unsafe_values(value: object, path: str = "") -> FieldErrors:
@@ -140,7 +133,7 @@ def unsafe_values(value: object, path: str = "") -> FieldErrors:
     and served (empty when all can), with paths like `data.notes`. Keys are checked too:
     they are stored and served like the values."""
     errors: FieldErrors = {}
-    for here, item, _depth in _walk(value, path):
+    for here, item in _walk(value, path):
         problem = value_problem(item)
         if problem is not None:
             errors.setdefault(safe_path(here), []).append(problem)
@@ -214,8 +207,9 @@ class NumberHooks:
 
 
 def nests_deeper(value: object, limit: int = MAX_DEPTH) -> bool:
-    """`depth_exceeds`, level by level over the containers only (no paths, no scalars
-    visited one by one): the check every body pays."""
+    """Whether objects and arrays in `value` nest deeper than `limit` levels, read level
+    by level over the containers only (no paths, no scalars visited one by one): the
+    check every body pays."""
     level: list[dict[Any, Any] | list[Any]] = [value] if isinstance(value, dict | list) else []
     for _ in range(limit):
         if not level:
@@ -226,8 +220,3 @@ def nests_deeper(value: object, limit: int = MAX_DEPTH) -> bool:
             below += [item for item in items if isinstance(item, dict | list)]
         level = below
     return bool(level)
-
-
-def any_unsafe(value: Any) -> bool:
-    """Whether anything inside `value` cannot be stored and served (no paths built)."""
-    return any(value_problem(item) is not None for _path, item, _depth in _walk(value, ""))

@@ -20,7 +20,6 @@ from sync.values import (
     MAX_DEPTH,
     OutOfRangeNumber,
     ascii_digits,
-    depth_exceeds,
     nests_deeper,
     parse_constant,
     parse_float,
@@ -177,7 +176,17 @@ def test_the_screen_never_vouches_for_text_holding_an_unsafe_value(text: str) ->
     st.integers(1, 8),
 )
 def test_nesting_level_by_level_equals_the_walk(value: Any, limit: int) -> None:
-    assert nests_deeper(value, limit) is depth_exceeds(value, limit)
+    assert nests_deeper(value, limit) is _deeper_by_recursion(value, limit)
+
+
+def _deeper_by_recursion(value: Any, limit: int, depth: int = 0) -> bool:
+    """The reference: a container at depth `limit` or below (the root at 0)."""
+    if not isinstance(value, dict | list):
+        return False
+    if depth >= limit:
+        return True
+    items = value.values() if isinstance(value, dict) else value
+    return any(_deeper_by_recursion(item, limit, depth + 1) for item in items)
 
 
 @settings(max_examples=200)
