@@ -21,7 +21,7 @@ import subprocess
 from pathlib import Path
 
 import common
-from bench_push import push_all
+from bench_push import production_run
 
 KINTO_VENV = common.ROOT / "bench" / ".kinto-venv"
 INI = """[app:main]
@@ -114,21 +114,12 @@ def run_zhuxun(
     doctors = sorted({v["doctor"] for v in visits})
     bodies = common.batches_by_doctor(visits, common.CLIENT_BATCH)
     work.mkdir(exist_ok=True)
-    prod = common.prepare_production(work, scenario, doctors, database_url=database_url,
-                                     env={"ZHUXUN_EVALUATION": evaluation})  # fmt: skip
-    server = prod.serve()
-    worker = prod.worker() if evaluation == "worker" else None
-    try:
-        sessions = {d: common.login(server.url, d) for d in doctors}
-        seconds, answers = push_all(server.url, "/api/v1/sync/push", sessions, bodies, 1)
-    finally:
-        if worker is not None:
-            worker.stop()
-        server.stop()
-    if answers["accepted"] != len(visits):
-        raise SystemExit(f"error: Zhuxun answered {dict(answers)}; wanted {len(visits)} accepted")
+    run = production_run(work, scenario, doctors, bodies, 1, evaluation, database_url)
+    if run["answers"]["accepted"] != len(visits):
+        raise SystemExit(f"error: Zhuxun answered {dict(run['answers'])}; wanted {len(visits)} "
+                         "accepted")  # fmt: skip
     return (
-        seconds,
+        run["seconds"],
         sum(len(b) for b in bodies.values()),
         sum(len(b) for own in bodies.values() for b in own),
     )

@@ -122,11 +122,13 @@ def batch_chart(work: Path, clients: int) -> list[tuple[int, float]]:
 
 
 def production_run(work: Path, scenario: dict, pushing: list[str],
-                   bodies: dict[str, list[bytes]], clients: int, evaluation: str) -> dict:  # fmt: skip
-    """Prepare a database of its own, serve it with ZHUXUN_EVALUATION=`evaluation` (and a
-    `zhuxun worker` beside it in worker mode), push every body; what was measured."""
+                   bodies: dict[str, list[bytes]], clients: int, evaluation: str,
+                   database_url: str | None = None) -> dict:  # fmt: skip
+    """Prepare a database of its own (a SQLite file in `work`, or the PostgreSQL schema of
+    `database_url`), serve it with ZHUXUN_EVALUATION=`evaluation` (and a `zhuxun worker`
+    beside it in worker mode), push every body; what was measured."""
     t0 = time.perf_counter()
-    prod = common.prepare_production(work, scenario, pushing,
+    prod = common.prepare_production(work, scenario, pushing, database_url=database_url,
                                      env={"ZHUXUN_EVALUATION": evaluation})  # fmt: skip
     setup_s = time.perf_counter() - t0
     server = prod.serve()
