@@ -9,6 +9,7 @@ Domain code, no Flask: server/api/auth.py and server/api/sync.py call `refuse_re
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from functools import cache
 from typing import Any
 
 from sqlalchemy import bindparam, func, select, update
@@ -170,7 +171,10 @@ def record_sync(
     # the same device's other request (a retried push) either.
     session.rollback()
     connection = session.connection()
-    connection.execute(_insert_if_missing(session, device_id, actor.username))
+    connection.execute(
+        _insert_if_missing(connection.dialect.name),
+        {"device": device_id, "username": actor.username, "rejected": {}},
+    )
     stored = connection.execute(_FIRSTS, {"device": device_id}).one()
     values: dict[str, Any] = {
         "username": actor.username,
@@ -202,14 +206,19 @@ def record_sync(
         session.expire(cached)
 
 
-def _insert_if_missing(session: Session, device_id: str, username: str) -> Any:
-    if session.get_bind().dialect.name == "postgresql":
+@cache
+def _insert_if_missing(dialect: str) -> Any:
+    """INSERT … ON CONFLICT DO NOTHING of a device row, built once a dialect (it runs after
+    every push: issue 14)."""
+    if dialect == "postgresql":
         from sqlalchemy.dialects.postgresql import insert
     else:
         from sqlalchemy.dialects.sqlite import insert
     return (
         insert(Device)
-        .values(id=device_id, username=username, rejected={})
+        .values(
+            id=bindparam("device"), username=bindparam("username"), rejected=bindparam("rejected")
+        )  # fmt: skip
         .on_conflict_do_nothing(index_elements=[Device.id])
     )
 
